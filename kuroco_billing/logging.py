@@ -1,0 +1,29 @@
+"""A last line of defence: no Stripe secret or bearer token reaches a log line.
+
+Code should never log secrets in the first place; this filter catches the
+mistakes (an exception message that quotes a key, say) before they are written.
+"""
+
+import logging
+import re
+
+_SECRET_PATTERNS = re.compile(
+    r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]+"
+    r"|\bwhsec_[A-Za-z0-9+/=]+"
+    r"|(?i:bearer\s+)[A-Za-z0-9._\-]+"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRET_PATTERNS.sub("[REDACTED]", text)
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

@@ -1,0 +1,67 @@
+"""The operations an endpoint can be bound to, as Kuroco names them.
+
+Handlers are dotted paths, imported on first use, so this module stays free
+of the apps that implement them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Operation:
+    category: str
+    model: str
+    name: str
+    method: str
+    handler: str
+    summary: str
+    # DRF serializers (dotted paths) describing the body and the answer; they
+    # validate requests and feed the per-API OpenAPI document.
+    request_serializer: str | None = None
+    response_serializer: str | None = None
+    needs_member: bool = True
+    dynamic_token_only: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.category}:{self.model}:{self.name}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.category} / {self.model} / {self.name}"
+
+
+AUTHENTICATION = "Authentication"
+PAYMENTS = "Payments"
+LOGIN_V1 = "Login v1"
+STRIPE_V1 = "Stripe v1"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(AUTHENTICATION, LOGIN_V1, "login_challenge", "POST",
+              "members.operations.login_challenge", "Sign in with email and password",
+              "members.serializers.LoginChallengeRequest", "members.serializers.LoginChallengeResponse",
+              needs_member=False),
+    Operation(AUTHENTICATION, LOGIN_V1, "token", "POST",
+              "members.operations.token", "Exchange a grant or refresh token for tokens",
+              "members.serializers.TokenRequest", "members.serializers.TokenResponse",
+              needs_member=False, dynamic_token_only=True),
+    Operation(AUTHENTICATION, LOGIN_V1, "logout", "POST",
+              "members.operations.logout", "Sign out",
+              None, "members.serializers.LogoutResponse"),
+    Operation(AUTHENTICATION, LOGIN_V1, "profile", "GET",
+              "members.operations.profile", "The signed-in member's profile",
+              None, "members.serializers.ProfileResponse"),
+    Operation(PAYMENTS, STRIPE_V1, "checkout", "POST",
+              "payments.operations.checkout", "Start a Stripe Checkout for a subscription",
+              "payments.serializers.CheckoutRequest", "payments.serializers.CheckoutResponse"),
+    Operation(PAYMENTS, STRIPE_V1, "cancel_order", "POST",
+              "payments.operations.cancel_order", "Cancel the member's subscription now",
+              None, "payments.serializers.CancelOrderResponse"),
+)
+
+BY_KEY: dict[str, Operation] = {op.key: op for op in OPERATIONS}
+BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+CHOICES = [(op.name, op.label) for op in OPERATIONS]
+CATEGORIES = sorted({op.category for op in OPERATIONS})

@@ -1,0 +1,145 @@
+"""Members, their groups, and how each membership came to be."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+stripe_price_id_validator = RegexValidator(
+    r"^price_[A-Za-z0-9]+$", "Enter a Stripe price ID of the form price_…"
+)
+
+
+class MemberManager(BaseUserManager["Member"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields) -> Member:
+        if not email:
+            raise ValueError("A member needs an email address.")
+        member = self.model(email=self.normalize_email(email).lower(), **fields)
+        member.set_password(password)
+        member.save(using=self._db)
+        return member
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> Member:
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> Member:
+        fields.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **fields)
+
+    def get_by_natural_key(self, username: str | None) -> Member:
+        # Sign-in is case-insensitive on the email.
+        return self.get(email__iexact=username)
+
+
+class Member(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in by email. Administrators are members with staff rights."""
+
+    email = models.EmailField("email address", unique=True)
+    name = models.CharField("display name", max_length=150, blank=True)
+    is_active = models.BooleanField("active", default=True)
+    is_staff = models.BooleanField(
+        "staff status", default=False, help_text="Can sign in to this admin site."
+    )
+    date_joined = models.DateTimeField(default=timezone.now)
+    # Optional, but unique when set: NULL (not "") marks "none".
+    stripe_customer_id = models.CharField(
+        "Stripe customer ID", max_length=255, unique=True, null=True, blank=True
+    )
+    stripe_subscription_id = models.CharField(
+        "Stripe subscription ID", max_length=255, unique=True, null=True, blank=True
+    )
+    member_groups = models.ManyToManyField(
+        "MemberGroup",
+        through="Membership",
+        related_name="members",
+        blank=True,
+        verbose_name="member groups",
+    )
+
+    objects = MemberManager()
+
+    EMAIL_FIELD = "email"
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = "member"
+        verbose_name_plural = "members"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = type(self).objects.normalize_email(self.email).lower()
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return self.name or self.email
+
+
+class MemberGroup(models.Model):
+    """A group of members; one carrying a Stripe price is granted by paying for it."""
+
+    name = models.CharField(max_length=150, unique=True)
+    description = models.TextField(blank=True)
+    stripe_price_id = models.CharField(
+        "Stripe price ID",
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[stripe_price_id_validator],
+        help_text="Members paying for this recurring price join the group.",
+    )
+
+    class Meta:
+        verbose_name = "member group"
+        verbose_name_plural = "member groups"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.stripe_price_id = self.stripe_price_id or None
+        super().save(*args, **kwargs)
+
+
+class Membership(models.Model):
+    """A member in a group, with how they got there.
+
+    Stripe events only ever remove memberships whose source is Stripe; a group
+    an administrator gave by hand stays.
+    """
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "By an administrator"
+        STRIPE = "stripe", "By a Stripe subscription"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="memberships")
+    group = models.ForeignKey(MemberGroup, on_delete=models.CASCADE, related_name="memberships")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.ADMIN)
+    stripe_subscription_id = models.CharField(
+        "granted by subscription", max_length=255, blank=True, default=""
+    )
+    created_at = models.DateTimeField("joined at", default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "group"], name="unique_membership"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.member} in {self.group}"

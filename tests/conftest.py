@@ -1,0 +1,6 @@
+"""Shared fixtures. Each fixture module owns one kind of real collaborator."""
+
+pytest_plugins = [
+    "tests.fixtures.emulator",
+    "tests.fixtures.browser",
+]
