@@ -1,0 +1,294 @@
+"""The WSGI application: routing, API-key auth, idempotency, request ids, faults.
+
+Three surfaces share one server: the Stripe API under ``/v1``, emulator controls under
+``/_emulator``, and HTML (hosted Checkout at ``/c/pay/<id>``, the dashboard at ``/``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import socket
+import threading
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import API_VERSION, billing, checkout_page, dashboard
+from .context import Ctx
+from .errors import StripeError, invalid, unrecognized_url
+from .expand import expand
+from .faults import MODES, Fault, Faults
+from .params import decode, get_list
+from .resources import ALL_ROUTES
+from .state import Store, random_token
+from .webhooks import Dispatcher
+
+log = logging.getLogger("stripe_emulator")
+IDEMPOTENCY_TTL = 24 * 3600
+NO_KEY = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+PUBLISHABLE_KEY_USED = (
+    "This API call cannot be made with a publishable API key. Please use a secret API key. "
+    "You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys."
+)
+
+
+def redact(key: str) -> str:
+    if len(key) <= 12:
+        return key[:3] + "*" * max(0, len(key) - 3)
+    prefix = key[:8] if key[2:3] == "_" else key[:3]
+    return prefix + "*" * (len(key) - len(prefix) - 4) + key[-4:]
+
+
+class EmulatorApp:
+    def __init__(self, store: Store, dispatcher: Dispatcher, faults: Faults, *,
+                 secret_key: str, publishable_key: str) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.faults = faults
+        self.secret_key = secret_key
+        self.publishable_key = publishable_key
+        self.stopping = threading.Event()
+        rules = [Rule(rule, methods=[method], endpoint=("api", handler))
+                 for method, rule, handler in ALL_ROUTES]
+        rules += [
+            Rule("/_emulator/advance", methods=["POST"], endpoint=("emu", self.emu_advance)),
+            Rule("/_emulator/clock", methods=["GET"], endpoint=("emu", self.emu_clock)),
+            Rule("/_emulator/faults", methods=["GET", "POST", "DELETE"],
+                 endpoint=("emu", self.emu_faults)),
+            Rule("/_emulator/webhook_endpoints/<id>/chaos", methods=["POST"],
+                 endpoint=("emu", self.emu_chaos)),
+            Rule("/_emulator/drain", methods=["POST"], endpoint=("emu", self.emu_drain)),
+            Rule("/_emulator/deliveries", methods=["GET"], endpoint=("emu", self.emu_deliveries)),
+            Rule("/c/pay/<session_id>", methods=["GET", "POST"], endpoint=("checkout", None)),
+        ]
+        rules += [Rule(rule, methods=methods, endpoint=("html", view))
+                  for rule, methods, view in dashboard.routes(self)]
+        self.url_map = Map(rules, strict_slashes=False)
+
+    # -- WSGI --------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        response = self.dispatch(request)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        request_id = "req_" + random_token(14)
+        response = self._dispatch(request, request_id)
+        response.headers["Request-Id"] = request_id
+        return response
+
+    def _dispatch(self, request: Request, request_id: str) -> Response:
+        if not request.path.startswith("/_emulator"):
+            fault = self.faults.take(request.method, request.path)
+            if fault:
+                return self._fault(request, fault, request_id)
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            (kind, target), args = adapter.match()
+        except (NotFound, MethodNotAllowed):
+            return self.error(unrecognized_url(request.method, request.path), request_id)
+        except HTTPException as exc:  # e.g. a redirect for a trailing slash
+            return exc.get_response()  # type: ignore[return-value]
+        try:
+            if kind == "api":
+                return self._api(request, request_id, target, args)
+            if kind == "emu":
+                return target(request, **args)
+            if kind == "checkout":
+                return checkout_page.handle(self.store, request, args["session_id"])
+            return target(request, **args)
+        except StripeError as exc:
+            return self.error(exc, request_id)
+        except Exception:  # a bug must still answer like Stripe, never hang the client
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return self.error(StripeError(500, "An unknown error occurred", type="api_error"),
+                              request_id)
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def json(self, body: Any, status: int = 200, request_id: str | None = None) -> Response:
+        response = Response(json.dumps(body, indent=2), status=status,
+                            content_type="application/json")
+        response.headers["Stripe-Version"] = API_VERSION
+        return response
+
+    def error(self, exc: StripeError, request_id: str | None) -> Response:
+        response = self.json(exc.body(request_id), exc.status)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="Stripe"'
+        return response
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def _api_key(self, request: Request) -> str:
+        header = request.headers.get("Authorization", "").strip()
+        key = ""
+        if header.lower().startswith("bearer "):
+            key = header[7:].strip()
+        elif header.lower().startswith("basic "):
+            try:
+                key = base64.b64decode(header[6:]).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+        if not key:
+            raise StripeError(401, NO_KEY)
+        if key == self.publishable_key:
+            raise StripeError(401, PUBLISHABLE_KEY_USED)
+        if key != self.secret_key:
+            raise StripeError(401, f"Invalid API Key provided: {redact(key)}")
+        return key
+
+    def _api(self, request: Request, request_id: str, handler: Any,
+             args: dict[str, Any]) -> Response:
+        api_key = self._api_key(request)
+        params = decode(list(request.args.items(multi=True))
+                        + list(request.form.items(multi=True)))
+        idem_key = request.headers.get("Idempotency-Key") if request.method in (
+            "POST", "DELETE") else None
+        ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key)
+        if not idem_key:
+            status, body = self._run(ctx, handler, params, args)
+            return self.json(body, status)
+        cache_key = f"{api_key}|{idem_key}"
+        signature = {"method": request.method, "path": request.path, "params": params}
+        with self.store.transaction():
+            cache = self.store.private["idempotency"]
+            now = self.store.now()
+            for key in [k for k, v in cache.items() if v["created"] + IDEMPOTENCY_TTL < now]:
+                del cache[key]
+            entry = cache.get(cache_key)
+            if entry is None:
+                status, body = self._run(ctx, handler, params, args)
+                if status < 400 or status == 402:  # Stripe does not save validation errors
+                    cache[cache_key] = {**signature, "status": status, "body": body,
+                                        "created": now, "request_id": request_id}
+                    self.store.touch()
+                return self.json(body, status)
+        if (entry["method"], entry["path"]) != (request.method, request.path):
+            raise StripeError(
+                400, "Keys for idempotent requests can only be used for the same endpoint they "
+                f"were first used for ('{entry['method']} {entry['path']}' vs "
+                f"'{request.method} {request.path}'). Try using a key other than "
+                f"'{idem_key}' if you meant to execute a different request.",
+                type="idempotency_error")
+        if entry["params"] != params:
+            raise StripeError(
+                400, "Keys for idempotent requests can only be used with the same parameters "
+                f"they were first used with. Try using a key other than '{idem_key}' if you "
+                "meant to execute a different request.", type="idempotency_error")
+        response = self.json(entry["body"], entry["status"])
+        response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Original-Request"] = entry["request_id"]
+        return response
+
+    def _run(self, ctx: Ctx, handler: Any, params: dict[str, Any],
+             args: dict[str, Any]) -> tuple[int, Any]:
+        # One lock around the whole call: a request sees and makes only whole objects.
+        try:
+            with self.store.transaction():
+                body = handler(ctx, params, **args)
+                paths = [str(p) for p in get_list(params, "expand")]
+                if paths:
+                    body = expand(self.store, body, paths)
+            return 200, body
+        except StripeError as exc:
+            return exc.status, exc.body(ctx.request_id)
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def _fault(self, request: Request, fault: Fault, request_id: str) -> Response:
+        if fault.mode == "429":
+            return self.error(StripeError(
+                429, "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.", code="rate_limit"), request_id)
+        if fault.mode == "hang":
+            self.stopping.wait(fault.seconds)
+        elif fault.mode == "drop":
+            sock = request.environ.get("werkzeug.socket")
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            return Response(b"", status=500)
+        return self.error(StripeError(500, "An unknown error occurred (injected fault).",
+                                      type="api_error"), request_id)
+
+    # -- emulator-only endpoints ---------------------------------------------------------------
+
+    @staticmethod
+    def _input(request: Request) -> dict[str, Any]:
+        if request.is_json:
+            data = request.get_json(silent=True)
+            return data if isinstance(data, dict) else {}
+        return {**request.args.to_dict(), **request.form.to_dict()}
+
+    def emu_advance(self, request: Request) -> Response:
+        data = self._input(request)
+        try:
+            seconds = float(data.get("seconds", 0))
+        except (TypeError, ValueError):
+            raise invalid("seconds", "seconds must be a number") from None
+        now = billing.advance(self.store, seconds)
+        return self.json({"now": now})
+
+    def emu_clock(self, request: Request) -> Response:
+        return self.json({"now": self.store.now(),
+                          "offset": self.store.data["clock_offset"]})
+
+    def emu_faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.faults.clear()
+        elif request.method == "POST":
+            data = self._input(request)
+            mode = str(data.get("mode", ""))
+            if mode not in MODES:
+                raise invalid("mode", f"mode must be one of {', '.join(MODES)}")
+            if not str(data.get("path", "")).startswith("/"):
+                raise invalid("path", "path must be a URL path prefix such as /v1/customers")
+            try:
+                count = int(data.get("count", 1))
+                seconds = float(data.get("seconds", 30))
+            except (TypeError, ValueError):
+                raise invalid("count", "count and seconds must be numbers") from None
+            method = str(data.get("method") or "").upper() or None
+            self.faults.add(Fault(path=str(data["path"]), mode=mode, count=count,
+                                  method=method, seconds=seconds))
+        return self.json({"faults": self.faults.list()})
+
+    def emu_chaos(self, request: Request, id: str) -> Response:
+        if self.store.get("webhook_endpoint", id) is None:
+            raise StripeError(404, f"No such webhook endpoint: '{id}'", code="resource_missing",
+                              param="id")
+        enabled = str(self._input(request).get("enabled", "true")).lower() in ("true", "1", "on")
+        self.set_chaos(id, enabled)
+        return self.json({"id": id, "chaos": enabled})
+
+    def set_chaos(self, endpoint_id: str, enabled: bool) -> None:
+        with self.store.transaction():
+            self.store.private["chaos"][endpoint_id] = enabled
+            self.store.touch()
+
+    def emu_drain(self, request: Request) -> Response:
+        try:
+            timeout = float(self._input(request).get("timeout", 30))
+        except (TypeError, ValueError):
+            raise invalid("timeout", "timeout must be a number") from None
+        left = self.dispatcher.drain(timeout)
+        return self.json({"pending": left}, 200 if left == 0 else 504)
+
+    def emu_deliveries(self, request: Request) -> Response:
+        event, endpoint = request.args.get("event"), request.args.get("endpoint")
+        data = [d for d in self.store.deliveries()
+                if (not event or d["event"] == event)
+                and (not endpoint or d["endpoint"] == endpoint)]
+        return self.json({"object": "list", "data": data})

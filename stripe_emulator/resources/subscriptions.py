@@ -1,0 +1,231 @@
+"""Subscriptions: retrieve, list, update, cancel. Checkout and billing create and renew them.
+
+Under API version 2026-10-28.endive the billing period lives on each subscription item.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..context import Ctx
+from ..errors import StripeError, invalid
+from ..listing import created_filter, paginate
+from ..params import get_bool, get_dict, get_enum, get_int, get_list, get_str, merge_metadata
+from ..state import Store
+from .common import Route, require
+from .prices import plan_from_price
+
+STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled",
+            "unpaid", "paused")
+CANCELED_UPDATABLE = {"metadata", "cancellation_details", "expand"}
+
+
+def build_item(store: Store, *, subscription_id: str, price: dict[str, Any], quantity: int,
+               period: tuple[int, int], at: int) -> dict[str, Any]:
+    return {
+        "id": store.new_id("si_", 14),
+        "object": "subscription_item",
+        "billing_thresholds": None,
+        "created": at,
+        "current_period_end": period[1],
+        "current_period_start": period[0],
+        "discounts": [],
+        "metadata": {},
+        "plan": plan_from_price(price),
+        "price": copy.deepcopy(price),
+        "quantity": quantity,
+        "subscription": subscription_id,
+        "tax_rates": [],
+    }
+
+
+def build_subscription(store: Store, *, subscription_id: str, customer_id: str,
+                       items: list[dict[str, Any]], at: int, trial_end: int | None,
+                       metadata: dict[str, str], payment_method: str | None,
+                       latest_invoice: str | None) -> dict[str, Any]:
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
+        "billing_cycle_anchor": trial_end or at,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"type": "classic", "flexible": None},
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "created": at,
+        "currency": items[0]["price"]["currency"],
+        "customer": customer_id,
+        "days_until_due": None,
+        "default_payment_method": payment_method,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": {"object": "list", "data": items, "has_more": False, "total_count": len(items),
+                  "url": f"/v1/subscription_items?subscription={subscription_id}"},
+        "latest_invoice": latest_invoice,
+        "livemode": False,
+        "metadata": metadata,
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {"payment_method_options": None, "payment_method_types": None,
+                             "save_default_payment_method": "off"},
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "start_date": at,
+        "status": "trialing" if trial_end else "active",
+        "test_clock": None,
+        "transfer_data": None,
+        "trial_end": trial_end,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": at if trial_end else None,
+    }
+
+
+def current_period(sub: dict[str, Any]) -> tuple[int, int]:
+    items = sub["items"]["data"]
+    return (min(i["current_period_start"] for i in items),
+            min(i["current_period_end"] for i in items))
+
+
+def retrieve(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
+    return require(ctx, "subscription", id)
+
+
+def list_(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    customer = get_str(params, "customer")
+    price = get_str(params, "price")
+    status = get_enum(params, "status", (*STATUSES, "all", "ended"))
+    in_range = created_filter(params)
+
+    def status_ok(sub: dict[str, Any]) -> bool:
+        if status == "all":
+            return True
+        if status == "ended":
+            return sub["status"] in ("canceled", "incomplete_expired")
+        if status is None:
+            return sub["status"] != "canceled"  # Stripe hides canceled ones by default
+        return sub["status"] == status
+
+    items = [
+        s for s in ctx.store.all("subscription")
+        if (customer is None or s["customer"] == customer)
+        and (price is None or any(i["price"]["id"] == price for i in s["items"]["data"]))
+        and status_ok(s) and in_range(s["created"])
+    ]
+    return paginate(items, params, "/v1/subscriptions", "subscription")
+
+
+def _apply_items(ctx: Ctx, sub: dict[str, Any], raw_items: list[Any]) -> None:
+    """Swap prices (``items[0][id]`` + ``items[0][price]``), add or delete items. No proration."""
+    data = sub["items"]["data"]
+    start, end = current_period(sub)
+    at = ctx.store.now()
+    for i, raw in enumerate(raw_items):
+        if not isinstance(raw, dict):
+            raise invalid(f"items[{i}]", f"Invalid hash: items[{i}]")
+        item_id = get_str(raw, "id", allow_empty=False, label=f"items[{i}][id]")
+        price_id = get_str(raw, "price", allow_empty=False, label=f"items[{i}][price]")
+        quantity = get_int(raw, "quantity", label=f"items[{i}][quantity]", minimum=0)
+        price = None
+        if price_id:
+            price = require(ctx, "price", price_id, param=f"items[{i}][price]", status=400)
+            if not price["active"]:
+                raise invalid(f"items[{i}][price]", "The price specified is inactive. This "
+                              "field only accepts active prices.")
+            if price["type"] != "recurring":
+                raise invalid(f"items[{i}][price]", "The price specified is set to "
+                              "`type=one_time` but this field only accepts prices with "
+                              "`type=recurring`.")
+            if price["currency"] != sub["currency"]:
+                raise invalid(f"items[{i}][price]", "Currency of the price must match the "
+                              f"subscription currency ({sub['currency']}).")
+        if item_id:
+            matches = [item for item in data if item["id"] == item_id]
+            if not matches:
+                raise StripeError(400, f"No such subscription item: '{item_id}'",
+                                  code="resource_missing", param=f"items[{i}][id]")
+            item = matches[0]
+            if get_bool(raw, "deleted", f"items[{i}][deleted]"):
+                data.remove(item)
+                continue
+            if price:
+                item["price"], item["plan"] = price, plan_from_price(price)
+            if quantity is not None:
+                item["quantity"] = quantity
+        elif price:
+            data.append(build_item(ctx.store, subscription_id=sub["id"], price=price,
+                                   quantity=1 if quantity is None else quantity,
+                                   period=(start, end), at=at))
+        else:
+            raise invalid(f"items[{i}]", f"You must provide items[{i}][id] or "
+                          f"items[{i}][price].")
+    if not data:
+        raise invalid("items", "A subscription must have at least one active plan.")
+    sub["items"]["total_count"] = len(data)
+
+
+def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
+    old = require(ctx, "subscription", id)
+    if old["status"] == "canceled" and set(params) - CANCELED_UPDATABLE:
+        raise invalid(None, "A canceled subscription can only update its cancellation_details "
+                      "and metadata.")
+    sub = copy.deepcopy(old)
+    if "metadata" in params:
+        sub["metadata"] = merge_metadata(old["metadata"], params["metadata"])
+    if "cancellation_details" in params:
+        details = get_dict(params, "cancellation_details")
+        sub["cancellation_details"].update(
+            {k: details[k] or None for k in ("comment", "feedback") if k in details})
+    if "items" in params:
+        _apply_items(ctx, sub, get_list(params, "items"))
+    flag = get_bool(params, "cancel_at_period_end")
+    if flag is not None and flag != old["cancel_at_period_end"]:
+        sub["cancel_at_period_end"] = flag
+        sub["cancel_at"] = current_period(sub)[1] if flag else None
+        sub["canceled_at"] = ctx.store.now() if flag else None
+        if flag:
+            sub["cancellation_details"]["reason"] = "cancellation_requested"
+        else:
+            sub["cancellation_details"]["reason"] = None
+    previous = {k: old[k] for k in sub if old.get(k) != sub.get(k)}
+    if previous:
+        ctx.store.put("subscription", sub)
+        ctx.store.emit("customer.subscription.updated", sub, request=ctx.request,
+                       previous_attributes=previous)
+    return sub
+
+
+def cancel(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
+    from ..billing import end_subscription
+
+    sub = require(ctx, "subscription", id)
+    if sub["status"] == "canceled":
+        # Documented choice: real Stripe refuses with an invalid_request_error (400).
+        raise invalid(None, f"This subscription is already canceled: '{id}'. A canceled "
+                      "subscription can only update its cancellation_details and metadata.")
+    details = get_dict(params, "cancellation_details")
+    return end_subscription(ctx.store, sub, ctx.store.now(), request=ctx.request,
+                            reason="cancellation_requested",
+                            comment=details.get("comment") or None,
+                            feedback=details.get("feedback") or None)
+
+
+ROUTES: list[Route] = [
+    ("GET", "/v1/subscriptions", list_),
+    ("GET", "/v1/subscriptions/<id>", retrieve),
+    ("POST", "/v1/subscriptions/<id>", update),
+    ("DELETE", "/v1/subscriptions/<id>", cancel),
+]

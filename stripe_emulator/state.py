@@ -1,0 +1,229 @@
+"""The emulator's store: one RLock, id generation, the clock, events and JSON persistence.
+
+Every mutation runs inside ``store.transaction()``. Objects are stored and returned as deep
+copies, so no request ever sees another request's half-built object.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import secrets
+import string
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import API_VERSION
+
+KINDS = (
+    "customer", "product", "price", "checkout.session", "subscription",
+    "invoice", "webhook_endpoint", "event",
+)
+_ALPHABET = string.ascii_letters + string.digits
+MAX_DELIVERY_LOG = 5000
+
+EventListener = Callable[[dict[str, Any], list[str]], None]
+
+
+def _fresh() -> dict[str, Any]:
+    return {
+        "clock_offset": 0.0,
+        "objects": {kind: {} for kind in KINDS},
+        "private": {
+            "cards": {},          # pm_ id -> card details and test behaviour
+            "endpoint_secrets": {},  # we_ id -> whsec_
+            "chaos": {},          # we_ id -> bool
+            "session_lines": {},  # cs_ id -> [{"price", "quantity"}]
+            "idempotency": {},    # "<api key>|<key>" -> cached response
+            "account_id": "acct_1Kuroco" + random_token(9),
+        },
+        "deliveries": [],
+    }
+
+
+def random_token(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.path = Path(path) if path else None
+        self._depth = 0
+        self._outbox: list[tuple[dict[str, Any], list[str]]] = []
+        self._dirty = False
+        self.listeners: list[EventListener] = []
+        self.data = self._load()
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, Any]:
+        if self.path and self.path.exists() and self.path.stat().st_size:
+            with self.path.open(encoding="utf-8") as fh:
+                data = json.load(fh)
+            fresh = _fresh()
+            for kind in KINDS:  # tolerate files written by an older emulator
+                data["objects"].setdefault(kind, {})
+            for key, value in fresh["private"].items():
+                data["private"].setdefault(key, value)
+            data.setdefault("deliveries", [])
+            return data
+        return _fresh()
+
+    def save(self) -> None:
+        """Write atomically (temp file + os.replace) so a crash never leaves half a file."""
+        if not self.path:
+            return
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".emulator-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(self.data, fh)
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Hold the lock for a whole change; persist and announce events once, at the end.
+
+        Handlers validate everything before their first write, so a change never stops halfway.
+        """
+        outbox: list[tuple[dict[str, Any], list[str]]] = []
+        try:
+            with self.lock:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                    if self._depth == 0:
+                        outbox, self._outbox = self._outbox, []
+                        if self._dirty:
+                            self._dirty = False
+                            self.save()
+        finally:
+            # Listeners (webhook delivery) run outside the lock: they only enqueue work.
+            for event, endpoints in outbox:
+                for listener in self.listeners:
+                    listener(event, endpoints)
+
+    def touch(self) -> None:
+        self._dirty = True
+
+    # -- clock and ids -------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(time.time() + self.data["clock_offset"])
+
+    def advance_clock(self, seconds: float) -> int:
+        with self.transaction():
+            self.data["clock_offset"] += float(seconds)
+            self.touch()
+            return self.now()
+
+    def new_id(self, prefix: str, length: int = 24) -> str:
+        with self.lock:
+            while True:
+                candidate = prefix + random_token(length)
+                if not self._find(candidate):
+                    return candidate
+
+    @property
+    def private(self) -> dict[str, Any]:
+        return self.data["private"]
+
+    # -- objects -----------------------------------------------------------------------------
+
+    def _find(self, object_id: str) -> bool:
+        return any(object_id in table for table in self.data["objects"].values())
+
+    def get(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            obj = self.data["objects"][kind].get(object_id)
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Insert or replace; new objects go to the end (lists read newest first)."""
+        with self.transaction():
+            self.data["objects"][kind][obj["id"]] = copy.deepcopy(obj)
+            self.touch()
+            return copy.deepcopy(obj)
+
+    def delete(self, kind: str, object_id: str) -> None:
+        with self.transaction():
+            self.data["objects"][kind].pop(object_id, None)
+            self.touch()
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of a kind, newest first, as copies."""
+        with self.lock:
+            return [copy.deepcopy(o) for o in reversed(self.data["objects"][kind].values())]
+
+    # -- events ------------------------------------------------------------------------------
+
+    def emit(
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        *,
+        request: dict[str, Any] | None = None,
+        previous_attributes: dict[str, Any] | None = None,
+        created: int | None = None,
+    ) -> dict[str, Any]:
+        """Record an event holding a snapshot of ``obj``; delivery starts after the commit."""
+        with self.transaction():
+            endpoints = [
+                we["id"] for we in self.data["objects"]["webhook_endpoint"].values()
+                if we["status"] == "enabled" and endpoint_wants(we, event_type)
+            ]
+            data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+            if previous_attributes is not None:
+                data["previous_attributes"] = copy.deepcopy(previous_attributes)
+            event = {
+                "id": self.new_id("evt_"),
+                "object": "event",
+                "api_version": API_VERSION,
+                "created": created if created is not None else self.now(),
+                "data": data,
+                "livemode": False,
+                "pending_webhooks": len(endpoints),
+                "request": request or {"id": None, "idempotency_key": None},
+                "type": event_type,
+            }
+            self.data["objects"]["event"][event["id"]] = event
+            self.touch()
+            self._outbox.append((copy.deepcopy(event), endpoints))
+            return copy.deepcopy(event)
+
+    def webhook_done(self, event_id: str) -> None:
+        """One endpoint finished with an event (delivered or gave up)."""
+        with self.transaction():
+            event = self.data["objects"]["event"].get(event_id)
+            if event and event["pending_webhooks"] > 0:
+                event["pending_webhooks"] -= 1
+                self.touch()
+
+    def record_delivery(self, attempt: dict[str, Any]) -> None:
+        with self.transaction():
+            log = self.data["deliveries"]
+            log.append(dict(attempt))
+            del log[:-MAX_DELIVERY_LOG]
+            self.touch()
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(self.data["deliveries"])
+
+
+def endpoint_wants(endpoint: dict[str, Any], event_type: str) -> bool:
+    events = endpoint.get("enabled_events") or []
+    return "*" in events or event_type in events
