@@ -14,7 +14,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 
-from kuroco_billing.settings import *  # noqa: E402, F403
+from kuroco_billing.settings import *  # noqa: F403
 
 # Plain storage: the manifest storage needs collectstatic, which tests don't run.
 STORAGES["staticfiles"] = {  # noqa: F405

@@ -41,7 +41,8 @@ STRIPE_V1 = "Stripe v1"
 OPERATIONS: tuple[Operation, ...] = (
     Operation(AUTHENTICATION, LOGIN_V1, "login_challenge", "POST",
               "members.operations.login_challenge", "Sign in with email and password",
-              "members.serializers.LoginChallengeRequest", "members.serializers.LoginChallengeResponse",
+              "members.serializers.LoginChallengeRequest",
+              "members.serializers.LoginChallengeResponse",
               needs_member=False),
     Operation(AUTHENTICATION, LOGIN_V1, "token", "POST",
               "members.operations.token", "Exchange a grant or refresh token for tokens",

@@ -1,0 +1,69 @@
+"""Which endpoint a request under /rcms-api/{api_id}/{path} is for.
+
+An endpoint is live when it and its API are enabled and its operation is in
+the catalogue (and, for token-only operations, the API uses dynamic tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.utils.module_loading import import_string
+
+from . import catalogue
+from .errors import ApiError
+from .models import Api, Endpoint
+
+API_NOT_FOUND = "API not found."
+PATH_NOT_FOUND = "No endpoint at this path."
+
+
+def find_api(api_id: int) -> Api:
+    api = Api.objects.filter(pk=api_id, enabled=True).first()
+    if api is None:
+        raise ApiError("not_found", API_NOT_FOUND)
+    return api
+
+
+def is_live(api: Api, endpoint: Endpoint) -> bool:
+    spec = catalogue.BY_NAME.get(endpoint.operation)
+    if spec is None:
+        return False
+    return not (spec.dynamic_token_only and api.security != Api.Security.DYNAMIC_TOKEN)
+
+
+def live_endpoints(api: Api) -> list[Endpoint]:
+    return [e for e in api.endpoints.filter(enabled=True).order_by("path", "id") if is_live(api, e)]
+
+
+def normalise(path: str) -> str:
+    return path.strip("/")
+
+
+def endpoints_at(api: Api, path: str) -> list[Endpoint]:
+    """The live endpoints of ``api`` at ``path``; 404 if there are none."""
+    wanted = normalise(path)
+    found = [e for e in live_endpoints(api) if normalise(e.path) == wanted]
+    if not found:
+        raise ApiError("not_found", PATH_NOT_FOUND)
+    return found
+
+
+def allowed_methods(endpoints: list[Endpoint]) -> list[str]:
+    return [*sorted({e.method for e in endpoints}), "OPTIONS"]
+
+
+def for_method(endpoints: list[Endpoint], method: str) -> Endpoint:
+    for endpoint in endpoints:
+        if endpoint.method == method:
+            return endpoint
+    allow = ", ".join(allowed_methods(endpoints))
+    raise ApiError(
+        "method_not_allowed", f"Method {method} is not allowed here. Allowed: {allow}.",
+        headers={"Allow": allow},
+    )
+
+
+def handler_for(endpoint: Endpoint) -> Callable:
+    """The operation's handler, imported from its dotted path in the catalogue."""
+    return import_string(endpoint.spec.handler)

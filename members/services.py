@@ -1,0 +1,203 @@
+"""Sign-in and token rules of the front-end API.
+
+Sign-in goes through :func:`django.contrib.auth.authenticate` so that
+django-axes (``AxesStandaloneBackend``) counts failures and locks out by
+email and by client address. Tokens follow Kuroco's dynamic-token flow:
+login_challenge → single-use grant token → access + refresh tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout, user_logged_in
+from django.http import HttpRequest
+from django.utils import timezone
+
+from kuroco_billing.rcms_api import tokens
+from kuroco_billing.rcms_api.errors import ApiError
+from kuroco_billing.rcms_api.models import Api, ApiToken, Endpoint
+
+from .models import Member
+
+logger = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "Invalid email or password."
+LOCKED_OUT = "Too many failed sign-in attempts. Try again later."
+INVALID_GRANT = "The grant token is invalid, expired or already used."
+INVALID_REFRESH = "The refresh token is invalid, expired or already used."
+
+
+def sign_in(request: HttpRequest, email: str, password: str) -> Member:
+    """The active member with these credentials, or ApiError 401 / 429.
+
+    Wrong password, unknown email and inactive member share one message so
+    that the answer does not tell which emails exist.
+    """
+    username = email.strip().lower()
+    member = authenticate(request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):
+        # We answer the lockout in our own envelope; left set, AxesMiddleware
+        # would swap our response for its plain-text page.
+        request.axes_locked_out = False
+        headers = {}
+        seconds = lockout_seconds_left(request, username)
+        if seconds is not None:
+            headers["Retry-After"] = str(seconds)
+        raise ApiError("too_many_requests", LOCKED_OUT, headers=headers)
+    if member is None or not member.is_active:
+        raise ApiError("unauthorized", INVALID_CREDENTIALS)
+    return member
+
+
+def lockout_seconds_left(request: HttpRequest, username: str) -> int | None:
+    """Seconds until axes lets this email / client address try again (None: never).
+
+    Axes locks while the failures recorded within the cool-off reach the limit,
+    so the lockout ends when the attempt that brought the count to the limit
+    (counting from the newest) leaves the cool-off window.
+    """
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.helpers import get_cool_off, get_credentials, get_failure_limit
+
+    cool_off = get_cool_off(request)
+    if cool_off is None:
+        return None
+    credentials = get_credentials(username)
+    handler = AxesProxyHandler.get_implementation()
+    if not hasattr(handler, "get_user_attempts"):  # not the database handler
+        return max(1, math.ceil(cool_off.total_seconds()))
+    limit = get_failure_limit(request, credentials)
+    now = timezone.now()
+    ends_at = now
+    for attempts in handler.get_user_attempts(request, credentials):
+        counted = 0
+        for attempt in attempts.order_by("-attempt_time"):
+            counted += attempt.failures_since_start
+            if counted >= limit:
+                ends_at = max(ends_at, attempt.attempt_time + cool_off)
+                break
+    if ends_at <= now:
+        ends_at = now + cool_off
+    return max(1, math.ceil((ends_at - now).total_seconds()))
+
+
+def start_session(request: HttpRequest, member: Member, *, remember: bool) -> None:
+    """Sign ``member`` in to the session shared by every cookie API.
+
+    ``login()`` rotates the session key (no session fixation). ``remember``
+    keeps the cookie for SESSION_COOKIE_AGE; otherwise it ends with the browser.
+    """
+    login(request, member)
+    request.session.set_expiry(settings.SESSION_COOKIE_AGE if remember else 0)
+
+
+def record_token_sign_in(request: HttpRequest, member: Member) -> None:
+    """Tell Django (last_login) and axes (reset failures) about a token sign-in.
+
+    Dynamic-token APIs open no session, so ``login()`` would be wrong, but the
+    signal it sends is still the right thing to send.
+    """
+    user_logged_in.send(sender=type(member), request=request, user=member)
+
+
+def issue_grant(api: Api, member: Member) -> tokens.IssuedToken:
+    return tokens.issue(api, member, ApiToken.Kind.GRANT, settings.RCMS_GRANT_TOKEN_SECONDS)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: tokens.IssuedToken
+    refresh: tokens.IssuedToken
+
+
+def _lifetime(endpoint: Endpoint, name: str, default: int) -> int:
+    value = (endpoint.parameters or {}).get(name, default)
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if seconds <= 0 or isinstance(value, bool):
+        logger.warning(
+            "Endpoint %s has an invalid %s; using %s seconds.", endpoint.pk, name, default
+        )
+        return default
+    return seconds
+
+
+def token_lifetimes(endpoint: Endpoint) -> tuple[int, int]:
+    """(access, refresh) lifetimes in seconds from the token endpoint's parameters."""
+    return (
+        _lifetime(endpoint, "access_token_lifetime", tokens.DEFAULT_ACCESS_TOKEN_LIFETIME),
+        _lifetime(endpoint, "refresh_token_lifetime", tokens.DEFAULT_REFRESH_TOKEN_LIFETIME),
+    )
+
+
+def exchange_grant(api: Api, endpoint: Endpoint, raw_grant: str) -> TokenPair:
+    """Trade a grant token (once) for an access and a refresh token."""
+    grant = tokens.find_usable(api, raw_grant, ApiToken.Kind.GRANT)
+    if grant is None or not grant.member.is_active or not tokens.consume(grant):
+        raise ApiError("unauthorized", INVALID_GRANT, field="grant_token")
+    return _issue_pair(api, endpoint, grant.member)
+
+
+def rotate_refresh(api: Api, endpoint: Endpoint, raw_refresh: str) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token and its access token die."""
+    old = tokens.find_usable(api, raw_refresh, ApiToken.Kind.REFRESH)
+    if old is None or not old.member.is_active or not tokens.consume(old):
+        raise ApiError("unauthorized", INVALID_REFRESH, field="refresh_token")
+    tokens.revoke_siblings(old)
+    return _issue_pair(api, endpoint, old.member)
+
+
+def _issue_pair(api: Api, endpoint: Endpoint, member: Member) -> TokenPair:
+    access_lifetime, refresh_lifetime = token_lifetimes(endpoint)
+    access, refresh = tokens.issue_pair(api, member, access_lifetime, refresh_lifetime)
+    return TokenPair(access, refresh)
+
+
+def member_for_access_token(api: Api, raw: str | None) -> Member | None:
+    """The active member an access token of ``api`` stands for, or None."""
+    token = tokens.find_usable(api, raw, ApiToken.Kind.ACCESS)
+    if token is None or not token.member.is_active:
+        return None
+    return token.member
+
+
+def sign_out(request: HttpRequest, api: Api, member: Member) -> None:
+    """End the session (cookie API) or revoke the member's tokens on ``api``."""
+    if api.security == Api.Security.COOKIE:
+        logout(request)
+    else:
+        tokens.revoke_all(api, member)
+
+
+def profile(member: Member) -> dict:
+    groups = member.member_groups.order_by("id").values_list("id", "name")
+    return {
+        "member_id": member.pk,
+        "email": member.email,
+        "name": member.name,
+        "group_ids": {str(group_id): name for group_id, name in groups},
+        "stripe_customer_id": member.stripe_customer_id,
+        "stripe_subscription_id": member.stripe_subscription_id,
+    }
+
+
+__all__ = [
+    "TokenPair",
+    "exchange_grant",
+    "issue_grant",
+    "lockout_seconds_left",
+    "member_for_access_token",
+    "profile",
+    "record_token_sign_in",
+    "rotate_refresh",
+    "sign_in",
+    "sign_out",
+    "start_session",
+    "token_lifetimes",
+]

@@ -1,0 +1,186 @@
+"""Each API's OpenAPI document and Swagger UI."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+from kuroco_billing.rcms_api.models import Endpoint
+from tests.fixtures.accounts import COOKIE_ENDPOINTS, TOKEN_ENDPOINTS, make_api
+
+pytestmark = pytest.mark.django_db
+
+ALL_OPERATIONS = {
+    "login": "login_challenge",
+    "token": "token",
+    "logout": "logout",
+    "profile": "profile",
+    "stripe/checkout": "checkout",
+    "stripe/cancel": "cancel_order",
+}
+
+
+def document(client, api):
+    response = client.get(f"/rcms-api/{api.pk}/openapi.json")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    return response.json()
+
+
+def operations(doc):
+    return {
+        (path, method): operation
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+@pytest.mark.parametrize("security", ["cookie", "dynamic_token"])
+def test_document_with_all_operations_validates_as_openapi_3(client, security):
+    api = make_api(security, ALL_OPERATIONS, title=f"Everything ({security})",
+                   version="2.1", description="All six operations.")
+    doc = document(client, api)
+
+    validate(doc)
+    assert doc["openapi"].startswith("3.")
+    assert doc["info"] == {"title": f"Everything ({security})", "version": "2.1",
+                           "description": "All six operations."}
+    assert doc["servers"] == [{"url": "/", "description": "This site"}]
+    expected = {(f"/rcms-api/{api.pk}/{path}", method) for path, method in [
+        ("login", "post"), ("logout", "post"), ("profile", "get"),
+        ("stripe/checkout", "post"), ("stripe/cancel", "post"),
+    ]}
+    if security == "dynamic_token":
+        expected.add((f"/rcms-api/{api.pk}/token", "post"))
+    assert set(operations(doc)) == expected
+
+
+def test_cookie_api_documents_the_session_cookie(client, cookie_api):
+    doc = document(client, cookie_api)
+
+    assert doc["components"]["securitySchemes"] == {
+        "sessionCookie": {
+            "type": "apiKey", "in": "cookie", "name": "sessionid",
+            "description": "The session cookie set by the login endpoint (shared by cookie APIs).",
+        }
+    }
+    ops = operations(doc)
+    base = f"/rcms-api/{cookie_api.pk}"
+    assert ops[(f"{base}/profile", "get")]["security"] == [{"sessionCookie": []}]
+    assert ops[(f"{base}/logout", "post")]["security"] == [{"sessionCookie": []}]
+    assert ops[(f"{base}/login", "post")]["security"] == []
+    assert "403" in ops[(f"{base}/logout", "post")]["responses"]
+
+
+def test_token_api_documents_the_access_token_header(client, token_api):
+    doc = document(client, token_api)
+
+    schemes = doc["components"]["securitySchemes"]
+    assert list(schemes) == ["accessToken"]
+    assert schemes["accessToken"]["type"] == "apiKey"
+    assert schemes["accessToken"]["in"] == "header"
+    assert schemes["accessToken"]["name"] == "X-RCMS-API-ACCESS-TOKEN"
+    ops = operations(doc)
+    base = f"/rcms-api/{token_api.pk}"
+    assert ops[(f"{base}/profile", "get")]["security"] == [{"accessToken": []}]
+    assert ops[(f"{base}/token", "post")]["security"] == []
+
+
+def test_only_enabled_endpoints_are_documented(client, token_api):
+    Endpoint.objects.filter(api=token_api, operation="logout").update(enabled=False)
+    other = make_api("dynamic_token", {"elsewhere": "profile"})
+
+    paths = set(document(client, token_api)["paths"])
+
+    assert paths == {f"/rcms-api/{token_api.pk}/{p}" for p in ("login", "token", "profile")}
+    assert not any(str(other.pk) + "/elsewhere" in p for p in paths)
+
+
+def test_request_and_response_schemas_come_from_the_serializers(client, token_api):
+    doc = document(client, token_api)
+    schemas = doc["components"]["schemas"]
+    login = operations(doc)[(f"/rcms-api/{token_api.pk}/login", "post")]
+
+    body = login["requestBody"]["content"]
+    assert list(body) == ["application/json"]
+    assert body["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/LoginChallengeRequest"
+    }
+    request = schemas["LoginChallengeRequest"]
+    assert set(request["properties"]) == {"email", "password", "login_save"}
+    assert set(request["required"]) == {"email", "password"}
+
+    ok = login["responses"]["200"]["content"]["application/json"]["schema"]
+    response = schemas[ok["$ref"].rsplit("/", 1)[1]]
+    assert {"grant_token", "status", "member_id", "info", "messages", "errors"} <= set(
+        response["properties"])
+    profile = schemas["ProfileResponse"]["properties"]
+    assert {"member_id", "email", "name", "group_ids", "stripe_customer_id",
+            "stripe_subscription_id"} <= set(profile)
+    tokens = schemas["TokenResponse"]["properties"]
+    assert {"access_token", "refresh_token"} <= set(tokens)
+
+
+def test_errors_are_documented_with_the_envelope(client, token_api):
+    doc = document(client, token_api)
+    envelope = doc["components"]["schemas"]["ErrorEnvelope"]
+    assert set(envelope["properties"]) == {"errors", "x-rcms-request-id"}
+    login = operations(doc)[(f"/rcms-api/{token_api.pk}/login", "post")]
+    for status in ("400", "401", "404", "413", "429", "500", "503"):
+        schema = login["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def test_bodiless_posts_document_an_empty_json_object(client, cookie_api):
+    doc = document(client, cookie_api)
+    logout = operations(doc)[(f"/rcms-api/{cookie_api.pk}/logout", "post")]
+    assert logout["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
+
+
+@pytest.mark.parametrize("suffix", ["openapi.json", "swagger/"])
+def test_unknown_or_disabled_api_has_no_document(client, cookie_api, suffix):
+    unknown = client.get(f"/rcms-api/{cookie_api.pk + 50}/{suffix}")
+    cookie_api.enabled = False
+    cookie_api.save()
+    disabled = client.get(f"/rcms-api/{cookie_api.pk}/{suffix}")
+
+    for response in (unknown, disabled):
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        body = response.json()
+        assert body["errors"][0]["code"] == "not_found"
+        assert body["x-rcms-request-id"] == response["x-rcms-request-id"]
+
+
+def test_swagger_ui_uses_the_apis_document_and_local_assets(client, token_api):
+    response = client.get(f"/rcms-api/{token_api.pk}/swagger/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    # escapejs writes "-" as \u002D.
+    assert f'url: "/rcms\\u002Dapi/{token_api.pk}/openapi.json"' in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in assets
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css" in assets
+    assert not [a for a in assets if a.startswith(("http://", "https://", "//"))]
+    assert '"withCredentials": true' in html
+    assert '"persistAuthorization": true' in html
+    assert "Token API" in html
+
+
+def test_swagger_assets_are_served_locally(client, token_api):
+    from django.contrib.staticfiles import finders
+
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        assert finders.find(f"drf_spectacular_sidecar/swagger-ui-dist/{name}")
+
+
+def test_two_apis_two_documents(client):
+    cookie = make_api("cookie", COOKIE_ENDPOINTS, title="Site")
+    token = make_api("dynamic_token", TOKEN_ENDPOINTS, title="App")
+    assert document(client, cookie)["info"]["title"] == "Site"
+    assert document(client, token)["info"]["title"] == "App"
+    assert all(p.startswith(f"/rcms-api/{cookie.pk}/") for p in document(client, cookie)["paths"])
