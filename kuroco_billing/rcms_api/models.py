@@ -120,3 +120,18 @@ class ApiToken(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class RateLimitCounter(models.Model):
+    """One client's request count on one endpoint in one fixed window.
+
+    A table rather than the cache: the count is bumped with a single atomic
+    upsert, so concurrent workers never lose a request between read and write.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.BigIntegerField(db_index=True)  # unix seconds
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -1,8 +1,8 @@
 """Kuroco's per-endpoint rate limit: N requests per period per client, fixed window.
 
-Counts live in Django's cache (the database cache in settings), so every
-worker process shares them. ``cache.add`` creates the window's counter once
-and ``cache.incr`` bumps it.
+Counts live in a database table shared by every worker process. One
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` both creates and bumps a
+window's counter, so two workers can never read the same count.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import math
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.db import connection
 
 from .errors import ApiError
-from .models import Endpoint
+from .models import Endpoint, RateLimitCounter
 
 TOO_MANY = "Rate limit exceeded for this endpoint. Try again later."
 
@@ -60,15 +60,24 @@ def hit(endpoint: Endpoint, client: str, *, now: float | None = None) -> Window 
         return None
     now = time.time() if now is None else now
     window_start = int(now // period) * period
-    key = f"rcms-api:ratelimit:{endpoint.pk}:{client}:{window_start}"
-    # A little longer than the window, so the counter outlives clock skew.
-    cache.add(key, 0, timeout=period + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period + 5)
-        count = 1
+    key = f"{endpoint.pk}:{client}:{window_start}"
+    count = _bump(key, expires_at=window_start + period)
+    if count == 1:
+        # A new window began: forget the finished ones (cheap, indexed).
+        RateLimitCounter.objects.filter(expires_at__lt=int(now)).delete()
     return Window(limit=limit, count=count, reset_at=window_start + period, now=now)
+
+
+def _bump(key: str, *, expires_at: int) -> int:
+    table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+    # Supported alike by PostgreSQL and SQLite (3.35+).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608
+            f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 RETURNING count",
+            [key, expires_at],
+        )
+        return cursor.fetchone()[0]
 
 
 def enforce(window: Window) -> None:

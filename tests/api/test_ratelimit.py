@@ -115,3 +115,27 @@ def test_preflights_are_not_counted(client, cookie_api):
         assert client.options(url, HTTP_ORIGIN="https://app.example.com",
                               HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET").status_code == 204
     assert client.get(url).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_are_each_counted_once(cookie_api):
+    """Parallel workers share one counter and never lose an increment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from kuroco_billing.rcms_api import ratelimit
+
+    limit(cookie_api, "profile", 1000, 3600)
+    endpoint = Endpoint.objects.get(api=cookie_api, operation="profile")
+
+    def one_hit(_):
+        try:
+            return ratelimit.hit(endpoint, "ip:203.0.113.9").count
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(one_hit, range(40)))
+
+    assert sorted(counts) == list(range(1, 41))
