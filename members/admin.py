@@ -1,0 +1,230 @@
+"""Admin for members and member groups."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .forms import (
+    MemberChangeForm,
+    MemberCreationForm,
+    MemberGroupForm,
+    MembershipInlineForm,
+    stripe_enabled,
+)
+from .models import Member, MemberGroup, Membership
+
+logger = logging.getLogger(__name__)
+
+EMPTY = "—"
+
+
+class HasSubscriptionFilter(admin.SimpleListFilter):
+    title = "Stripe subscription"
+    parameter_name = "has_subscription"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has a subscription"), ("no", "No subscription")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(stripe_subscription_id__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(stripe_subscription_id__isnull=True)
+        return queryset
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    form = MembershipInlineForm
+    fields = ("group", "source", "stripe_subscription_id", "created_at")
+    readonly_fields = ("source", "stripe_subscription_id", "created_at")
+    extra = 0
+    # "Groups" on this page already means permission groups.
+    verbose_name = "member group"
+    verbose_name_plural = "member groups"
+
+
+@admin.register(Member)
+class MemberAdmin(UserAdmin):
+    form = MemberChangeForm
+    add_form = MemberCreationForm
+    inlines = [MembershipInline]
+
+    list_display = (
+        "email",
+        "name",
+        "group_names",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "is_active",
+        "is_staff",
+    )
+    list_filter = ("is_active", "is_staff", "member_groups", HasSubscriptionFilter)
+    search_fields = ("email", "name", "stripe_customer_id", "stripe_subscription_id")
+    ordering = ("email",)
+    actions = ["resync_from_stripe"]
+
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("name",)}),
+        (
+            "Stripe",
+            {
+                "fields": (
+                    "stripe_customer",
+                    "stripe_subscription",
+                    "subscription_status",
+                    "subscription_period_end",
+                )
+            },
+        ),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),
+    )
+    readonly_fields = (
+        "stripe_customer",
+        "stripe_subscription",
+        "subscription_status",
+        "subscription_period_end",
+        "last_login",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Member]:
+        return super().get_queryset(request).prefetch_related("member_groups")
+
+    def get_inlines(self, request: HttpRequest, obj: Member | None = None):
+        # Like the password: first create the member, then give groups.
+        return self.inlines if obj is not None else []
+
+    @admin.display(description="groups")
+    def group_names(self, obj: Member) -> str:
+        # .all() so the prefetched groups are used (no query per row).
+        return ", ".join(group.name for group in obj.member_groups.all()) or EMPTY
+
+    @admin.display(description="Stripe customer ID")
+    def stripe_customer(self, obj: Member) -> str:
+        return _dashboard_link("customers", obj.stripe_customer_id)
+
+    @admin.display(description="Stripe subscription ID")
+    def stripe_subscription(self, obj: Member) -> str:
+        return _dashboard_link("subscriptions", obj.stripe_subscription_id)
+
+    @admin.display(description="subscription status")
+    def subscription_status(self, obj: Member) -> str:
+        summary = _subscription_summary(obj)
+        if not summary:
+            return EMPTY
+        status = str(summary.get("status") or EMPTY)
+        # e.g. "unknown (Stripe could not be reached)": say why it is unknown.
+        return f"{status} ({summary['error']})" if summary.get("error") else status
+
+    @admin.display(description="current period ends")
+    def subscription_period_end(self, obj: Member) -> str:
+        summary = _subscription_summary(obj)
+        return _format_moment(summary.get("current_period_end")) if summary else EMPTY
+
+    @admin.action(description="Resync from Stripe")
+    def resync_from_stripe(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        try:
+            from payments.services.reconcile import reconcile_member
+        except ImportError:
+            self.message_user(
+                request, "Resync from Stripe is not available in this installation.",
+                messages.ERROR,
+            )
+            return
+        for member in queryset:
+            try:
+                report = reconcile_member(member)
+            except Exception:  # One member's trouble must not hide the others' results.
+                logger.exception("Resync from Stripe failed for member %s", member.pk)
+                self.message_user(
+                    request, f"{member}: the resync failed unexpectedly.", messages.ERROR
+                )
+                continue
+            for error in report.errors:
+                self.message_user(request, f"{member}: {error}", messages.ERROR)
+            for change in report.changes:
+                self.message_user(request, f"{member}: {change}", messages.SUCCESS)
+            if not report.errors and not report.changes:
+                self.message_user(request, f"{member}: already in sync.", messages.INFO)
+
+
+@admin.register(MemberGroup)
+class MemberGroupAdmin(admin.ModelAdmin):
+    form = MemberGroupForm
+    list_display = ("name", "stripe_price_id", "member_count")
+    search_fields = ("name", "stripe_price_id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MemberGroup]:
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    def get_fields(self, request: HttpRequest, obj: MemberGroup | None = None) -> list[str]:
+        fields = ["name", "description"]
+        if stripe_enabled():
+            # The price only means something while payments run through Stripe.
+            fields.append("stripe_price_id")
+        return fields
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: MemberGroup) -> int:
+        return obj.member_count
+
+    def save_model(self, request: HttpRequest, obj: MemberGroup, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if getattr(form, "stripe_warning", None):
+            self.message_user(request, form.stripe_warning, messages.WARNING)
+
+
+def _dashboard_link(kind: str, object_id: str | None) -> str:
+    if not object_id:
+        return EMPTY
+    try:
+        from payments.links import dashboard_url
+
+        url = dashboard_url(kind, object_id)
+    except Exception:  # No link is better than no page.
+        logger.exception("No Stripe dashboard link for %s", kind)
+        return object_id
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, object_id
+    )
+
+
+def _subscription_summary(member: Member) -> dict[str, Any] | None:
+    # Both read-only fields use it: ask once per page.
+    if not hasattr(member, "_admin_subscription_summary"):
+        summary = None
+        try:
+            from payments.services.subscriptions import subscription_summary
+
+            summary = subscription_summary(member)
+        except Exception:  # Unavailable: the editor shows "—".
+            logger.exception("No subscription summary for member %s", member.pk)
+        member._admin_subscription_summary = summary
+    return member._admin_subscription_summary
+
+
+def _format_moment(value: Any) -> str:
+    if value in (None, ""):
+        return EMPTY
+    if isinstance(value, int | float):
+        value = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
+    return str(value)

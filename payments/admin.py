@@ -1,0 +1,201 @@
+"""Admin for "External system integration": Stripe settings and the webhook log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import NoReverseMatch, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
+
+from .forms import SECRET_FIELDS, StripeSettingsForm
+from .models import WEBHOOK_EVENTS, StripeSettings, SubscriptionState, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH_FALLBACK = "/direct/stripe/webhook/"
+
+
+def webhook_url(request: HttpRequest) -> str:
+    """The absolute address to paste into Stripe's webhook endpoint form."""
+    try:
+        path = reverse("payments:stripe-webhook")
+    except NoReverseMatch:
+        path = WEBHOOK_PATH_FALLBACK
+    return request.build_absolute_uri(path)
+
+
+@admin.register(StripeSettings)
+class StripeSettingsAdmin(admin.ModelAdmin):
+    """A singleton: the list page is skipped and the form opens straight away."""
+
+    form = StripeSettingsForm
+    fieldsets = (
+        ("Status", {"fields": ("enabled",)}),
+        ("API keys", {"fields": ("publishable_key", ("secret_key", "clear_secret_key"))}),
+        ("Webhook", {"fields": (("webhook_secret", "clear_webhook_secret"),)}),
+        (
+            "Webhook secret rotation",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    ("previous_webhook_secret", "clear_previous_webhook_secret"),
+                    "previous_webhook_secret_expires_at",
+                ),
+            },
+        ),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        obj = StripeSettings.load()
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:payments_stripesettings_change", args=[obj.pk])
+        )
+
+    # Error reports (DEBUG pages, admin mails) must not carry the typed secrets.
+    @method_decorator(sensitive_post_parameters(*SECRET_FIELDS))
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        obj = StripeSettings.load()
+        extra_context = {
+            **(extra_context or {}),
+            "stripe_mode": obj.mode_label,
+            "stripe_webhook_url": webhook_url(request),
+            "stripe_webhook_events": WEBHOOK_EVENTS,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_post_save_change(self, request: HttpRequest, obj: StripeSettings):
+        # There is no list to go back to: stay on the form.
+        return HttpResponseRedirect(request.path)
+
+    def response_change(self, request: HttpRequest, obj: StripeSettings):
+        response = super().response_change(request, obj)
+        if obj.enabled:
+            self._report_setup_checks(request, obj)
+        return response
+
+    def _report_setup_checks(self, request: HttpRequest, obj: StripeSettings) -> None:
+        try:
+            from .setup_checks import check_setup
+        except ImportError:
+            self.message_user(
+                request, "The setup could not be checked with Stripe (checks not installed).",
+                messages.WARNING,
+            )
+            return
+        try:
+            results = check_setup(obj, webhook_url(request))
+        except Exception:  # Stripe trouble is a message, never a 500.
+            logger.exception("Stripe setup check failed")
+            self.message_user(
+                request, "The setup could not be checked with Stripe; try saving again later.",
+                messages.WARNING,
+            )
+            return
+        levels = {"success": messages.SUCCESS, "warning": messages.WARNING,
+                  "error": messages.ERROR}
+        for result in results:
+            self.message_user(request, result.message, levels.get(result.level, messages.INFO))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A log to look at: nothing is added, edited or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "status", "member", "created", "received_at")
+    list_filter = ("type", "status")
+    search_fields = ("event_id",)
+    list_select_related = ("member",)
+    date_hierarchy = "received_at"
+    actions = ["reprocess"]
+    fields = (
+        "event_id",
+        "type",
+        "status",
+        "error",
+        "member",
+        "livemode",
+        "created",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "pretty_payload",
+    )
+    readonly_fields = ("pretty_payload",)
+
+    @admin.display(description="payload")
+    def pretty_payload(self, obj: WebhookEvent) -> str:
+        return format_html(
+            '<pre style="white-space: pre-wrap">{}</pre>',
+            json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False),
+        )
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.change_webhookevent")
+
+    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
+    def reprocess(self, request: HttpRequest, queryset) -> None:
+        try:
+            from .services.webhooks import reprocess_event
+        except ImportError:
+            self.message_user(
+                request, "Reprocessing is not available in this installation.", messages.ERROR
+            )
+            return
+        levels = {
+            WebhookEvent.Status.PROCESSED: messages.SUCCESS,
+            WebhookEvent.Status.IGNORED: messages.WARNING,
+            WebhookEvent.Status.FAILED: messages.ERROR,
+        }
+        for event in queryset:
+            try:
+                event = reprocess_event(event)
+            except Exception:  # One bad event must not hide the others' results.
+                logger.exception("Reprocessing webhook event %s failed", event.event_id)
+                self.message_user(
+                    request, f"{event.event_id}: reprocessing failed unexpectedly.",
+                    messages.ERROR,
+                )
+                continue
+            text = f"{event.event_id}: {event.get_status_display()}"
+            if event.error:
+                text += f" ({event.error})"
+            self.message_user(request, text, levels.get(event.status, messages.INFO))
+
+
+@admin.register(SubscriptionState)
+class SubscriptionStateAdmin(ReadOnlyAdmin):
+    list_display = (
+        "subscription_id",
+        "customer_id",
+        "member",
+        "status",
+        "price_ids",
+        "current_period_end",
+        "deleted",
+        "updated_at",
+    )
+    list_filter = ("status", "deleted")
+    search_fields = ("subscription_id", "customer_id", "member__email")
+    list_select_related = ("member",)

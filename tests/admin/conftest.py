@@ -1,0 +1,23 @@
+"""Admin tests sign in as the staff superuser from tests/fixtures/accounts.py."""
+
+import pytest
+
+from tests.fixtures.accounts import ADMIN_PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Autouse runs before the account fixtures, so their passwords hash fast too;
+    # these tests are about the admin screens, not the hasher's work factor.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    """A browser session signed in to the admin through its login form."""
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": admin_user.email, "password": ADMIN_PASSWORD},
+    )
+    assert response.status_code == 302, response.content
+    return client
