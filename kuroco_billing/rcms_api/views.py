@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.settings import spectacular_settings
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 
 from . import dispatch, envelope, routing, schema, security
@@ -49,6 +50,7 @@ def openapi_document(request: HttpRequest, api_id: int) -> HttpResponse:
 class SwaggerView(SpectacularSwaggerView):
     """Swagger UI for one API, served from drf-spectacular-sidecar's static files."""
 
+    @extend_schema(exclude=True)  # a page, not an operation of any API
     def get(self, request, *args, **kwargs):
         api_id = kwargs["api_id"]
         try:
