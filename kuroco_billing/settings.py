@@ -4,6 +4,8 @@ Everything that differs between machines comes from the environment or an
 optional ``.env`` file (see ``.env.example``), read with django-environ.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -90,6 +92,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several threads (the test server, the emulator's webhooks) write at once.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+    # BEGIN IMMEDIATE: a transaction takes the write lock up front, so concurrent
+    # writers queue (busy timeout) instead of failing "database is locked" when a
+    # reader upgrades; it makes select_for_update sections serial on SQLite too.
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    # Tests: a per-process file, not shared-cache memory, whose table locks fail at
+    # once instead of waiting (live_server + webhook threads write concurrently).
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(tempfile.gettempdir()) / f"kuroco_billing_test_{os.getpid()}.sqlite3")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared by every worker process: the database cache works across gunicorn
@@ -131,6 +142,8 @@ STORAGES = {
 
 # --- Security headers (manage.py check --deploy is clean with DEBUG off) ----
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers probe the app over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -216,5 +229,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # The SDK logs every request URL at INFO; payments.stripe already logs one
+        # line per call, without query strings (which may carry an email address).
+        "stripe": {"level": "WARNING"},
     },
 }

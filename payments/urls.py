@@ -1,3 +1,9 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+app_name = "payments"
+
+urlpatterns = [
+    path("webhook/", views.stripe_webhook, name="stripe-webhook"),
+]

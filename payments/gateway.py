@@ -1,0 +1,330 @@
+"""Every call this site makes to Stripe goes through this module.
+
+It builds a ``stripe.StripeClient`` from the stored settings (secret key),
+Django settings (API base, timeout, network retries), turns the SDK's errors
+into three typed exceptions, logs one line per call, and returns plain dicts
+so the rest of the code never depends on SDK objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from .models import StripeSettings
+
+logger = logging.getLogger("payments.stripe")
+
+# Stripe messages are passed on to callers only when they cannot leak a key,
+# a webhook secret or somebody's email address.
+_UNSAFE_TEXT = re.compile(r"\b(?:sk|rk|pk)_\w+|\bwhsec_\w+|[^\s@]+@[^\s@]+")
+GENERIC_REJECTION = "Stripe rejected the request."
+
+
+class StripeError(Exception):
+    """Base of the errors this module raises; the message is safe to show."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StripeNotConfigured(StripeError):
+    """The integration is disabled, or no secret key is stored."""
+
+
+class StripeUnavailable(StripeError):
+    """Stripe could not be reached, timed out, failed (5xx/429) or refused our key.
+
+    ``saved_by_stripe`` is true for a 5xx answer: Stripe stores that result under
+    the idempotency key and replays it for 24 hours, so a retry needs a new key.
+    After a network error or timeout it is false: the same key must be reused, as
+    Stripe may have done the work and will replay its real result.
+    """
+
+    def __init__(self, message: str, *, saved_by_stripe: bool = False) -> None:
+        super().__init__(message)
+        self.saved_by_stripe = saved_by_stripe
+
+
+class StripeInvalidRequest(StripeError):
+    """Stripe rejected a parameter (4xx). ``message`` is safe to show to the caller."""
+
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+        self.http_status = http_status
+
+    @property
+    def is_missing(self) -> bool:
+        return self.code == "resource_missing" or self.http_status == 404
+
+
+def safe_message(raw: str | None) -> str:
+    """Stripe's own message when harmless, generic text otherwise."""
+    if not raw or _UNSAFE_TEXT.search(raw):
+        return GENERIC_REJECTION
+    return raw
+
+
+def _config(config: StripeSettings | None) -> StripeSettings:
+    """The settings to use. Without an explicit one, the integration must be enabled."""
+    if config is None:
+        config = StripeSettings.load()
+        if not config.enabled:
+            raise StripeNotConfigured("The Stripe integration is disabled.")
+    if not config.secret_key:
+        raise StripeNotConfigured("No Stripe secret key is configured.")
+    return config
+
+
+def ensure_configured() -> StripeSettings:
+    """The stored settings, or StripeNotConfigured when disabled or keyless."""
+    return _config(None)
+
+
+def client(config: StripeSettings | None = None) -> stripe.StripeClient:
+    """A client for the stored secret key, pointed at STRIPE_API_BASE when set."""
+    config = _config(config)
+    options: dict[str, Any] = {
+        "http_client": stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        "max_network_retries": settings.STRIPE_MAX_NETWORK_RETRIES,
+    }
+    api_base = (getattr(settings, "STRIPE_API_BASE", "") or "").rstrip("/")
+    if api_base:
+        options["base_addresses"] = {"api": api_base, "connect": api_base, "files": api_base}
+    return stripe.StripeClient(config.secret_key, **options)
+
+
+def _translate(exc: stripe.StripeError) -> StripeError:
+    if isinstance(exc, stripe.InvalidRequestError | stripe.CardError | stripe.IdempotencyError):
+        status = exc.http_status or 400
+        if status == 429 or status >= 500:
+            return StripeUnavailable("Stripe is not available right now. Try again later.",
+                                     saved_by_stripe=status >= 500)
+        return StripeInvalidRequest(
+            safe_message(exc.user_message),
+            param=getattr(exc, "param", None),
+            code=exc.code,
+            http_status=status,
+        )
+    if isinstance(exc, stripe.APIError) and (exc.http_status or 0) >= 500:
+        return StripeUnavailable("Stripe is not available right now. Try again later.",
+                                 saved_by_stripe=True)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        # A bad or restricted key is the operator's problem, not the caller's.
+        return StripeUnavailable("Stripe refused this site's API key.")
+    if isinstance(exc, stripe.APIConnectionError):
+        return StripeUnavailable("Stripe could not be reached (network error or timeout).")
+    return StripeUnavailable("Stripe is not available right now. Try again later.")
+
+
+def _call(
+    method: str,
+    resource: str,
+    do: Callable[[stripe.StripeClient], Any],
+    *,
+    config: StripeSettings | None = None,
+) -> Any:
+    """Run one SDK call, logging it and translating its errors."""
+    api = client(config)
+    started = time.monotonic()
+    outcome, status, request_id = "ok", None, None
+    try:
+        result = do(api)
+        response = getattr(result, "last_response", None)
+        if response is not None:
+            status, request_id = response.code, response.request_id
+        return result
+    except stripe.StripeError as exc:
+        outcome, status, request_id = type(exc).__name__, exc.http_status, exc.request_id
+        raise _translate(exc) from None
+    except Exception as exc:  # a bug in the SDK or the transport: still not the caller's
+        outcome = type(exc).__name__
+        raise StripeUnavailable("Stripe could not be reached.") from exc
+    finally:
+        logger.info(
+            "stripe_call method=%s resource=%s outcome=%s status=%s duration_ms=%d "
+            "request_id=%s",
+            method, resource, outcome, status,
+            (time.monotonic() - started) * 1000, request_id,
+        )
+
+
+def _plain(obj: Any) -> dict:
+    """A JSON-safe dict (decimal amounts become strings), storable in a JSONField."""
+    return obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj)
+
+
+# --- Account and configuration -------------------------------------------------
+
+def retrieve_account(*, config: StripeSettings | None = None) -> dict:
+    return _plain(_call("GET", "/v1/account", lambda c: c.v1.accounts.retrieve_current(),
+                        config=config))
+
+
+def list_webhook_endpoints(*, config: StripeSettings | None = None) -> list[dict]:
+    page = _call("GET", "/v1/webhook_endpoints",
+                 lambda c: c.v1.webhook_endpoints.list(params={"limit": 100}), config=config)
+    return [_plain(item) for item in page.data]
+
+
+def retrieve_price(price_id: str, *, config: StripeSettings | None = None) -> dict:
+    return _plain(_call("GET", "/v1/prices/{id}",
+                        lambda c: c.v1.prices.retrieve(price_id), config=config))
+
+
+# --- Customers and Checkout ----------------------------------------------------
+
+def create_customer(
+    *, email: str, name: str, member_id: int, idempotency_key: str,
+    config: StripeSettings | None = None,
+) -> dict:
+    params = {"email": email, "metadata": {"member_id": str(member_id)}}
+    if name:
+        params["name"] = name
+    return _plain(_call(
+        "POST", "/v1/customers",
+        lambda c: c.v1.customers.create(params=params,
+                                        options={"idempotency_key": idempotency_key}),
+        config=config,
+    ))
+
+
+def find_customer(*, email: str, member_id: int,
+                  config: StripeSettings | None = None) -> dict | None:
+    """A customer this site made for the member before (same email, metadata.member_id)."""
+    page = _call("GET", "/v1/customers",
+                 lambda c: c.v1.customers.list(params={"email": email, "limit": 100}),
+                 config=config)
+    for customer in page.data:
+        customer = _plain(customer)
+        if (customer.get("metadata") or {}).get("member_id") == str(member_id) and not \
+                customer.get("deleted"):
+            return customer
+    return None
+
+
+def create_checkout_session(
+    params: dict, *, idempotency_key: str, config: StripeSettings | None = None,
+) -> dict:
+    return _plain(_call(
+        "POST", "/v1/checkout/sessions",
+        lambda c: c.v1.checkout.sessions.create(params=params,
+                                                options={"idempotency_key": idempotency_key}),
+        config=config,
+    ))
+
+
+# --- Subscriptions ----------------------------------------------------------
+
+def retrieve_subscription(subscription_id: str, *, config: StripeSettings | None = None) -> dict:
+    return _plain(_call("GET", "/v1/subscriptions/{id}",
+                        lambda c: c.v1.subscriptions.retrieve(subscription_id), config=config))
+
+
+def cancel_subscription(subscription_id: str, *, config: StripeSettings | None = None) -> dict:
+    # Cancelling is idempotent by nature (a second try says "already canceled"),
+    # so no idempotency key: a saved 500 must not be replayed to every retry.
+    return _plain(_call("DELETE", "/v1/subscriptions/{id}",
+                        lambda c: c.v1.subscriptions.cancel(subscription_id), config=config))
+
+
+def list_subscriptions(customer_id: str, *, config: StripeSettings | None = None) -> list[dict]:
+    """Every subscription of a customer, whatever its status (canceled too)."""
+    return list(_paginate(
+        "/v1/subscriptions",
+        lambda c, params: c.v1.subscriptions.list(params=params),
+        {"customer": customer_id, "status": "all", "limit": 100},
+        config=config,
+    ))
+
+
+def list_events(
+    *, created_gte: int, types: list[str] | None = None, config: StripeSettings | None = None,
+) -> list[dict]:
+    """Events created at or after ``created_gte`` (Stripe lists newest first)."""
+    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+    if types:
+        params["types"] = types
+    return list(_paginate("/v1/events", lambda c, p: c.v1.events.list(params=p), params,
+                          config=config))
+
+
+def _paginate(
+    resource: str,
+    fetch: Callable[[stripe.StripeClient, dict], Any],
+    params: dict,
+    *,
+    config: StripeSettings | None,
+    max_pages: int = 1000,
+) -> Iterator[dict]:
+    params = dict(params)
+    for _ in range(max_pages):
+        page = _call("GET", resource, lambda c, p=dict(params): fetch(c, p), config=config)
+        items = [_plain(item) for item in page.data]
+        yield from items
+        if not page.has_more or not items:
+            return
+        params["starting_after"] = items[-1]["id"]
+
+
+# --- Setup helpers (seed_demo) ---------------------------------------------------
+# Used by `manage.py seed_demo` to prepare a Stripe account (or the emulator) for
+# the demo: recurring prices, and the webhook endpoint pointing at this site.
+
+def list_prices(
+    *, lookup_keys: list[str] | None = None, config: StripeSettings | None = None,
+) -> list[dict]:
+    """Active prices, optionally only those with one of ``lookup_keys``."""
+    params: dict[str, Any] = {"active": True, "limit": 100}
+    if lookup_keys:
+        params["lookup_keys"] = lookup_keys
+    return list(_paginate("/v1/prices", lambda c, p: c.v1.prices.list(params=p), params,
+                          config=config))
+
+
+def create_recurring_price(
+    *, product_name: str, unit_amount: int, currency: str, interval: str,
+    lookup_key: str, metadata: dict[str, str] | None = None,
+    config: StripeSettings | None = None,
+) -> dict:
+    """A recurring price with a new product of its own (``product_data``)."""
+    params = {
+        "currency": currency,
+        "unit_amount": unit_amount,
+        "recurring": {"interval": interval},
+        "product_data": {"name": product_name},
+        "lookup_key": lookup_key,
+        "nickname": product_name,
+        "metadata": metadata or {},
+    }
+    return _plain(_call("POST", "/v1/prices",
+                        lambda c: c.v1.prices.create(params=params), config=config))
+
+
+def create_webhook_endpoint(
+    *, url: str, events: list[str], description: str = "",
+    config: StripeSettings | None = None,
+) -> dict:
+    """Register ``url``; the answer is the only place Stripe ever shows its ``secret``."""
+    params: dict[str, Any] = {"url": url, "enabled_events": list(events)}
+    if description:
+        params["description"] = description
+    return _plain(_call("POST", "/v1/webhook_endpoints",
+                        lambda c: c.v1.webhook_endpoints.create(params=params), config=config))
+
+
+def delete_webhook_endpoint(endpoint_id: str, *, config: StripeSettings | None = None) -> dict:
+    return _plain(_call("DELETE", "/v1/webhook_endpoints/{id}",
+                        lambda c: c.v1.webhook_endpoints.delete(endpoint_id), config=config))

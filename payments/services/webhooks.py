@@ -1,0 +1,252 @@
+"""Verify, store and process Stripe webhook events.
+
+Verification (``verify``) works on the raw body: the ``Stripe-Signature``
+header carries ``t=<unix>`` and one or more ``v1=<hex HMAC-SHA256 of
+"<t>.<body>">``; any v1 matching any configured secret (current, or the
+previous one until it expires) is accepted, and ``t`` must be within the
+tolerance in both directions.
+
+Storage and processing (``process_event``): each event is stored once,
+unique by its ID. The row is inserted inside the same transaction that
+applies the event, so two concurrent deliveries cannot both apply it: the
+second insert waits on the unique index and fails once the first commits
+(answered as a duplicate), or succeeds if the first rolled back. A failed
+event is recorded in its own transaction after the rollback and is processed
+again when Stripe retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kuroco_billing.logging import redact
+
+from ..models import WEBHOOK_EVENTS, StripeSettings, WebhookEvent
+from . import sync
+
+logger = logging.getLogger("payments.webhooks")
+
+
+class WebhookRejected(Exception):
+    """The request is not a valid, verified Stripe event; nothing is stored."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- Verification -------------------------------------------------------------
+
+def _parse_signature_header(header: str) -> tuple[int, list[str]]:
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            continue
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                raise WebhookRejected("Malformed Stripe-Signature header.") from None
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise WebhookRejected("Malformed Stripe-Signature header: no timestamp or no v1 signature.")
+    return timestamp, signatures
+
+
+def compute_signature(secret: str, timestamp: int, body: bytes) -> str:
+    signed = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def verify(
+    body: bytes,
+    header: str | None,
+    secrets: list[str],
+    *,
+    tolerance: int | None = None,
+    now: float | None = None,
+) -> dict:
+    """The event in ``body`` if signed by one of ``secrets``; else WebhookRejected."""
+    if not secrets:
+        raise WebhookRejected("No webhook signing secret is configured.")
+    if not header:
+        raise WebhookRejected("Missing Stripe-Signature header.")
+    timestamp, signatures = _parse_signature_header(header)
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS if tolerance is None else tolerance
+    now = time.time() if now is None else now
+    if timestamp < now - tolerance:
+        raise WebhookRejected("Signature timestamp is too old.")
+    if timestamp > now + tolerance:
+        raise WebhookRejected("Signature timestamp is in the future.")
+    expected = [compute_signature(secret, timestamp, body) for secret in secrets]
+    # Compare every pair, so the time taken says nothing about which one matched.
+    matched = False
+    for candidate in expected:
+        for signature in signatures:
+            matched |= hmac.compare_digest(candidate, signature)
+    if not matched:
+        raise WebhookRejected("No signature matches a configured webhook secret.")
+    return parse_event(body)
+
+
+def parse_event(body: bytes) -> dict:
+    try:
+        event = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected("Body is not valid JSON.") from None
+    if not isinstance(event, dict):
+        raise WebhookRejected("Body is not a JSON object.")
+    if not isinstance(event.get("id"), str) or not event["id"]:
+        raise WebhookRejected("Event has no id.")
+    if not isinstance(event.get("type"), str) or not event["type"]:
+        raise WebhookRejected("Event has no type.")
+    if not isinstance(event.get("created"), int) or isinstance(event["created"], bool):
+        raise WebhookRejected("Event has no created timestamp.")
+    if event["type"] in WEBHOOK_EVENTS:
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+            raise WebhookRejected("Event has no data.object subscription.")
+    return event
+
+
+# --- Storage and processing -----------------------------------------------------
+
+@dataclass
+class Outcome:
+    """How one delivery ended: ``result`` is processed, ignored, duplicate or failed."""
+
+    result: str
+    event: WebhookEvent | None
+
+    @property
+    def http_status(self) -> int:
+        return 500 if self.result == WebhookEvent.Status.FAILED else 200
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _claim(event: dict, *, force: bool) -> WebhookEvent:
+    """The event's row, inserted or locked, for this transaction to process."""
+    row = WebhookEvent.objects.select_for_update().filter(event_id=event["id"]).first()
+    if row is not None:
+        if row.status != WebhookEvent.Status.FAILED and not force:
+            raise _Duplicate
+        row.attempts += 1
+        return row
+    row = WebhookEvent(
+        event_id=event["id"],
+        type=event["type"],
+        created=datetime.fromtimestamp(event["created"], tz=UTC),
+        livemode=bool(event.get("livemode")),
+        payload=event,
+        status=WebhookEvent.Status.FAILED,  # until this transaction says otherwise
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        # A concurrent delivery of the same event inserted it and committed.
+        raise _Duplicate from None
+    return row
+
+
+def _ignore_reason(event: dict, config: StripeSettings) -> str | None:
+    expected = config.livemode
+    livemode = bool(event.get("livemode"))
+    if expected is not None and livemode != expected:
+        return (
+            f"Event is {'live' if livemode else 'test'} mode but the configured keys are "
+            f"{'live' if expected else 'test'} mode."
+        )
+    if event["type"] not in WEBHOOK_EVENTS:
+        return f"Event type {event['type']} is not handled."
+    return None
+
+
+def process_event(event: dict, *, force: bool = False) -> Outcome:
+    """Store and apply one verified event, exactly once. ``force`` re-runs a stored one."""
+    if not force:
+        known = WebhookEvent.objects.filter(event_id=event["id"]).first()
+        if known is not None and known.status != WebhookEvent.Status.FAILED:
+            return Outcome("duplicate", known)
+    config = StripeSettings.load()
+    try:
+        with transaction.atomic():
+            row = _claim(event, force=force)
+            reason = _ignore_reason(event, config)
+            if reason is None:
+                result = sync.apply_event(event)
+                row.member = result.member
+                row.status = (WebhookEvent.Status.IGNORED if result.ignored
+                              else WebhookEvent.Status.PROCESSED)
+                row.error = result.note
+                changes = result.changes
+            else:
+                row.status, row.error, changes = WebhookEvent.Status.IGNORED, reason, []
+            row.processed_at = timezone.now()
+            row.save()
+    except _Duplicate:
+        return Outcome("duplicate", WebhookEvent.objects.filter(event_id=event["id"]).first())
+    except Exception as exc:
+        logger.exception("webhook_failed event=%s type=%s", event["id"], event["type"])
+        return Outcome(WebhookEvent.Status.FAILED, _record_failure(event, exc))
+    logger.info("webhook event=%s type=%s status=%s changes=%s",
+                row.event_id, row.type, row.status, "; ".join(changes) or "none")
+    return Outcome(row.status, row)
+
+
+def _record_failure(event: dict, exc: Exception) -> WebhookEvent:
+    """After the rollback: remember the failure, unless another delivery has since succeeded."""
+    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    message = redact(str(message))[:2000]
+    with transaction.atomic():
+        row = WebhookEvent.objects.select_for_update().filter(event_id=event["id"]).first()
+        if row is None:
+            row = WebhookEvent(
+                event_id=event["id"], type=event["type"],
+                created=datetime.fromtimestamp(event["created"], tz=UTC),
+                livemode=bool(event.get("livemode")), payload=event,
+                status=WebhookEvent.Status.FAILED, error=message, attempts=1,
+            )
+            try:
+                with transaction.atomic():
+                    row.save()
+            except IntegrityError:
+                return WebhookEvent.objects.get(event_id=event["id"])
+        elif row.status == WebhookEvent.Status.FAILED:
+            row.attempts += 1
+            row.error = message
+            row.processed_at = timezone.now()
+            row.save(update_fields=["attempts", "error", "processed_at"])
+        return row
+
+
+def receive(body: bytes, signature_header: str | None) -> Outcome:
+    """Verify a delivery and process it. Raises WebhookRejected for refusals."""
+    config = StripeSettings.load()
+    event = verify(body, signature_header, config.webhook_secrets())
+    return process_event(event)
+
+
+def reprocess_event(event: WebhookEvent) -> WebhookEvent:
+    """Run a stored event again (admin action). Re-applying a processed one is harmless."""
+    process_event(event.payload, force=True)
+    event.refresh_from_db()
+    return event

@@ -1,0 +1,308 @@
+"""The webhook endpoint: what it refuses (storing nothing) and what it stores."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from members.models import Member, MemberGroup, Membership
+from payments.models import SubscriptionState, WebhookEvent
+from tests.fixtures.billing import (
+    UNIT_WEBHOOK_SECRET,
+    WEBHOOK_PATH,
+    make_event,
+    make_subscription,
+    post_event,
+    signature_header,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def gold(db):
+    return MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold")
+
+
+@pytest.fixture
+def customer(member):
+    member.stripe_customer_id = "cus_unit1"
+    member.save()
+    return member
+
+
+def assert_nothing_changed(member: Member) -> None:
+    assert WebhookEvent.objects.count() == 0
+    assert SubscriptionState.objects.count() == 0
+    member.refresh_from_db()
+    assert member.stripe_subscription_id is None
+    assert not member.memberships.exists()
+
+
+def test_a_valid_event_is_stored_and_applied(client, stripe_settings, customer, gold):
+    event = make_event(make_subscription(), type="customer.subscription.created")
+    response = post_event(client, event)
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "status": "processed"}
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.status == "processed"
+    assert stored.type == "customer.subscription.created"
+    assert stored.member == customer
+    assert stored.payload["id"] == event["id"]
+    assert stored.livemode is False
+    assert int(stored.created.timestamp()) == event["created"]
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id == "sub_unit1"
+    assert list(customer.member_groups.all()) == [gold]
+
+
+def test_no_login_and_no_csrf_token_needed(stripe_settings, customer, gold):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = post_event(strict, make_event(make_subscription()))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_only_post(client, stripe_settings, method):
+    response = getattr(client, method)(WEBHOOK_PATH)
+    assert response.status_code == 405
+    assert "error" in response.json()
+
+
+def test_missing_signature_header(client, stripe_settings, customer, gold):
+    response = post_event(client, make_event(make_subscription()), header="")
+    assert response.status_code == 400
+    assert response.json() == {"error": "Missing Stripe-Signature header."}
+    assert_nothing_changed(customer)
+
+
+@pytest.mark.parametrize("header", ["garbage", "t=abc,v1=00", "t=123", "v1=deadbeef"])
+def test_malformed_signature_header(client, stripe_settings, customer, gold, header):
+    response = post_event(client, make_event(make_subscription()), header=header)
+    assert response.status_code == 400
+    assert "Malformed Stripe-Signature" in response.json()["error"]
+    assert_nothing_changed(customer)
+
+
+def test_bad_signature(client, stripe_settings, customer, gold):
+    response = post_event(client, make_event(make_subscription()), "whsec_somebody_else")
+    assert response.status_code == 400
+    assert response.json()["error"] == "No signature matches a configured webhook secret."
+    assert_nothing_changed(customer)
+
+
+def test_body_changed_after_signing(client, stripe_settings, customer, gold):
+    body = json.dumps(make_event(make_subscription(status="canceled"))).encode()
+    header = signature_header(body, UNIT_WEBHOOK_SECRET)
+    tampered = body.replace(b'"canceled"', b'"active"')
+    response = post_event(client, tampered, header=header)
+    assert response.status_code == 400
+    assert_nothing_changed(customer)
+
+
+def test_timestamp_too_old(client, stripe_settings, customer, gold):
+    response = post_event(client, make_event(make_subscription()),
+                          timestamp=int(time.time()) - 301)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Signature timestamp is too old."
+    assert_nothing_changed(customer)
+
+
+def test_timestamp_in_the_future(client, stripe_settings, customer, gold):
+    response = post_event(client, make_event(make_subscription()),
+                          timestamp=int(time.time()) + 301)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Signature timestamp is in the future."
+    assert_nothing_changed(customer)
+
+
+def test_timestamp_within_tolerance_both_ways(client, stripe_settings, customer, gold):
+    for offset in (-250, 250):
+        event = make_event(make_subscription(), created=int(time.time()) + offset)
+        response = post_event(client, event, timestamp=int(time.time()) + offset)
+        assert response.status_code == 200, response.content
+    assert WebhookEvent.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"not json", "Body is not valid JSON."),
+        (b"\xff\xfe", "Body is not valid JSON."),
+        (b"[1, 2]", "Body is not a JSON object."),
+        (b'{"type": "customer.subscription.updated", "created": 1}', "Event has no id."),
+        (b'{"id": "evt_1", "created": 1}', "Event has no type."),
+        (b'{"id": "evt_1", "type": "customer.subscription.updated"}',
+         "Event has no created timestamp."),
+        (b'{"id": "evt_1", "type": "customer.subscription.updated", "created": 1, "data": {}}',
+         "Event has no data.object subscription."),
+    ],
+)
+def test_malformed_body(client, stripe_settings, customer, body, error):
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert_nothing_changed(customer)
+
+
+def test_no_secret_configured(client, stripe_settings, customer, gold):
+    stripe_settings.webhook_secret = ""
+    stripe_settings.save()
+    response = post_event(client, make_event(make_subscription()))
+    assert response.status_code == 400
+    assert response.json()["error"] == "No webhook signing secret is configured."
+    assert_nothing_changed(customer)
+
+
+@override_settings(STRIPE_WEBHOOK_MAX_BODY_BYTES=2048)
+def test_body_too_large(client, stripe_settings, customer, gold):
+    subscription = make_subscription()
+    subscription["metadata"]["padding"] = "x" * 4096
+    response = post_event(client, make_event(subscription))
+    assert response.status_code == 413
+    assert "larger than 2048 bytes" in response.json()["error"]
+    assert_nothing_changed(customer)
+
+
+# --- Secret rotation ------------------------------------------------------------
+
+@pytest.fixture
+def rolled(stripe_settings):
+    stripe_settings.previous_webhook_secret = UNIT_WEBHOOK_SECRET
+    stripe_settings.webhook_secret = "whsec_unit_new"
+    stripe_settings.previous_webhook_secret_expires_at = timezone.now() + timedelta(hours=1)
+    stripe_settings.save()
+    return stripe_settings
+
+
+def test_previous_secret_valid_until_it_expires(client, rolled, customer, gold):
+    now = int(time.time())
+    old_signed = make_event(make_subscription(), created=now - 2)
+    assert post_event(client, old_signed, UNIT_WEBHOOK_SECRET).status_code == 200
+    new_signed = make_event(make_subscription(), created=now - 1)
+    assert post_event(client, new_signed, "whsec_unit_new").status_code == 200
+
+    rolled.previous_webhook_secret_expires_at = timezone.now() - timedelta(seconds=1)
+    rolled.save()
+    response = post_event(client, make_event(make_subscription()), UNIT_WEBHOOK_SECRET)
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 2
+
+
+def test_header_with_several_v1_values(client, rolled, customer, gold):
+    # During a roll Stripe signs with both secrets; one of them matching is enough.
+    event = make_event(make_subscription())
+    response = post_event(client, event, "whsec_unknown", "whsec_unit_new")
+    assert response.status_code == 200
+    assert WebhookEvent.objects.filter(event_id=event["id"], status="processed").exists()
+
+
+# --- Storage --------------------------------------------------------------------
+
+def test_redelivery_answers_200_and_changes_nothing(client, stripe_settings, customer, gold):
+    event = make_event(make_subscription())
+    assert post_event(client, event).status_code == 200
+    Membership.objects.filter(member=customer).delete()  # an admin's hand edit in between
+
+    response = post_event(client, event)
+    assert response.status_code == 200
+    assert response.json()["status"] == "duplicate"
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.attempts == 1
+    assert not customer.memberships.exists()
+
+
+def test_unhandled_type_is_stored_as_ignored(client, stripe_settings, customer):
+    event = make_event({"id": "in_123", "object": "invoice"}, type="invoice.paid")
+    response = post_event(client, event)
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.status == "ignored"
+    assert stored.error == "Event type invoice.paid is not handled."
+    assert post_event(client, event).json()["status"] == "duplicate"
+
+
+def test_livemode_mismatch_is_stored_as_ignored(client, stripe_settings, customer, gold):
+    event = make_event(make_subscription(), livemode=True)
+    response = post_event(client, event)
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.status == "ignored"
+    assert "live mode" in stored.error
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id is None
+
+
+def test_unknown_customer_is_ignored_with_the_reason(client, stripe_settings, member, gold):
+    event = make_event(make_subscription(customer="cus_nobody"))
+    response = post_event(client, event)
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.status == "ignored"
+    assert "cus_nobody" in stored.error
+    assert stored.member is None
+
+
+def test_member_found_by_metadata_gets_the_customer_id(client, stripe_settings, member, gold):
+    event = make_event(make_subscription(customer="cus_new", member_id=member.pk))
+    assert post_event(client, event).status_code == 200
+    member.refresh_from_db()
+    assert member.stripe_customer_id == "cus_new"
+    assert member.stripe_subscription_id == "sub_unit1"
+    assert WebhookEvent.objects.get(event_id=event["id"]).member == member
+
+
+def test_failure_rolls_back_answers_500_and_retry_processes_again(
+    client, stripe_settings, customer, gold, other_member
+):
+    # Another member already holds the subscription ID (unique): applying fails.
+    other_member.stripe_subscription_id = "sub_unit1"
+    other_member.save()
+    event = make_event(make_subscription())
+
+    response = post_event(client, event)
+    assert response.status_code == 500
+    assert "error" in response.json()
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.status == "failed"
+    assert stored.attempts == 1
+    assert stored.error
+    assert not customer.memberships.exists()  # the grant was rolled back
+    assert not SubscriptionState.objects.filter(subscription_id="sub_unit1").exists()
+
+    assert post_event(client, event).status_code == 500
+    assert WebhookEvent.objects.get(event_id=event["id"]).attempts == 2
+
+    other_member.stripe_subscription_id = None
+    other_member.save()
+    response = post_event(client, event)
+    assert response.status_code == 200
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts, stored.error) == ("processed", 3, "")
+    assert list(customer.member_groups.all()) == [gold]
+
+
+def test_database_outage_answers_503(client, stripe_settings, monkeypatch):
+    from django.db import OperationalError, connections
+
+    def unavailable(*args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    # The database itself goes away (Django's connection, not our code, is replaced).
+    monkeypatch.setattr(connections["default"], "cursor", unavailable)
+    response = post_event(client, make_event(make_subscription()))
+    assert response.status_code == 503
+    assert response.json() == {"error": "Database unavailable; retry later."}
+
+
+def test_secrets_never_in_the_answer(client, stripe_settings):
+    response = post_event(client, make_event(make_subscription()), "whsec_wrong")
+    assert UNIT_WEBHOOK_SECRET.encode() not in response.content
+    assert b"whsec_" not in response.content
