@@ -106,11 +106,12 @@ def success_serializer(dotted: str | None):
 def request_schema(spec: Operation):
     if spec.method == "GET":
         return None
-    if spec.request_serializer is None:
-        # Documented as a body so Swagger UI sends `{}` as application/json,
-        # which the cookie CSRF rule requires.
+    serializer = _import(spec.request_serializer)
+    # No fields (e.g. checkout): spectacular would drop the body. Documented as a
+    # body so Swagger UI sends `{}` as application/json, which the cookie CSRF rule requires.
+    if spec.request_serializer is None or (serializer is not None and not serializer().fields):
         return {"application/json": {"type": "object", "description": EmptyRequest.__doc__}}
-    return _import(spec.request_serializer) or OpenApiTypes.OBJECT
+    return serializer or OpenApiTypes.OBJECT
 
 
 def _view_for(api: Api, endpoint: Endpoint) -> type[APIView]:
