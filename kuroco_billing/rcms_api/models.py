@@ -46,7 +46,9 @@ class Api(models.Model):
 class Endpoint(models.Model):
     """A path under /rcms-api/{api_id}/ bound to one catalogue operation."""
 
-    api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="endpoints")
+    api = models.ForeignKey(
+        Api, on_delete=models.CASCADE, related_name="endpoints", verbose_name="API"
+    )
     path = models.CharField(
         max_length=200, help_text="Relative to /rcms-api/{api_id}/, e.g. stripe/checkout"
     )
@@ -101,7 +103,9 @@ class ApiToken(models.Model):
         ACCESS = "access", "Access token"
         REFRESH = "refresh", "Refresh token"
 
-    api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="tokens")
+    api = models.ForeignKey(
+        Api, on_delete=models.CASCADE, related_name="tokens", verbose_name="API"
+    )
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )

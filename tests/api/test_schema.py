@@ -139,6 +139,14 @@ def test_bodiless_posts_document_an_empty_json_object(client, cookie_api):
     assert logout["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
 
 
+def test_checkout_documents_a_json_body_so_swagger_sends_json(client):
+    """Its serializer has no fields; without a body Swagger UI's POST is refused by CSRF."""
+    api = make_api("cookie", {"stripe/checkout": "checkout"})
+    doc = document(client, api)
+    checkout = operations(doc)[(f"/rcms-api/{api.pk}/stripe/checkout", "post")]
+    assert "application/json" in checkout["requestBody"]["content"]
+
+
 @pytest.mark.parametrize("suffix", ["openapi.json", "swagger/"])
 def test_unknown_or_disabled_api_has_no_document(client, cookie_api, suffix):
     unknown = client.get(f"/rcms-api/{cookie_api.pk + 50}/{suffix}")
