@@ -1,0 +1,121 @@
+# Kuroco Billing: `make run` for the demo, `make test` for the suite.
+#
+# Every recipe runs as one bash script (.ONESHELL) with -euo pipefail, so a
+# failing line stops it and `make run` can trap Ctrl-C for its two processes.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+EMULATOR_PORT ?= 12111
+SITE_URL := http://$(HOST):$(PORT)
+EMULATOR_URL := http://127.0.0.1:$(EMULATOR_PORT)
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x tests/platform"`.
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint bench install install-dev clean
+
+help:
+	@echo "make run    start the Stripe emulator and the app with demo data ($(SITE_URL)/demo/)"
+	@echo "make test   run the whole test suite (SQLite unless DATABASE_URL is set)"
+	@echo "make lint   ruff check + import-linter contracts"
+	@echo "make bench  webhook load benchmark (bench/webhook_load.py)"
+	@echo "make clean  remove the demo database and the emulator's state"
+
+# --- The virtualenv: created once, reinstalled only when pyproject.toml changes --------
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+# --- make run -------------------------------------------------------------------
+
+# Variables the demo needs, exported only when neither the environment nor .env
+# sets them (an exported variable would hide the .env value from the settings).
+define export_default
+if [[ -z "$${$(1)+set}" ]] && ! grep -Eq '^[[:space:]]*(export[[:space:]]+)?$(1)=' .env 2>/dev/null; then
+	export $(1)="$(2)"
+fi
+endef
+
+run: $(VENV)/.installed-run
+	@$(call export_default,DEBUG,1)
+	$(call export_default,STRIPE_API_BASE,$(EMULATOR_URL))
+	$(call export_default,DEMO_SITE_URL,$(SITE_URL))
+	for address in "$(HOST):$(PORT)" "127.0.0.1:$(EMULATOR_PORT)"; do
+		if $(PY) -m kuroco_billing.devtools.net busy "$$address"; then
+			echo "Port $$address is already in use (another \`make run\`?). Stop it first." >&2
+			exit 1
+		fi
+	done
+	mkdir -p var
+	emulator_pid="" server_pid=""
+	stop() {  # the server first, so nothing calls the emulator while it stops
+		for pid in "$$server_pid" "$$emulator_pid"; do
+			if [[ -n "$$pid" ]] && kill -0 "$$pid" 2>/dev/null; then
+				kill "$$pid" 2>/dev/null || true
+				wait "$$pid" 2>/dev/null || true
+			fi
+		done
+	}
+	trap stop EXIT
+	trap 'echo; echo "Stopping."; exit 130' INT
+	trap 'exit 143' TERM
+	echo "Starting the Stripe emulator on $(EMULATOR_URL) (log: var/emulator.log)"
+	$(PY) -m stripe_emulator --port $(EMULATOR_PORT) --state var/emulator-state.json \
+		>var/emulator.log 2>&1 &
+	emulator_pid=$$!
+	if ! $(PY) -m kuroco_billing.devtools.net wait "$(EMULATOR_URL)/v1/account" \
+			--timeout 30 --pid "$$emulator_pid"; then
+		echo "The Stripe emulator did not start; its log:" >&2
+		tail -n 30 var/emulator.log >&2 || true
+		exit 1
+	fi
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) -m kuroco_billing.devtools.banner "$(SITE_URL)" "$(EMULATOR_URL)"
+	# In the background so that `wait` returns on Ctrl-C (or kill) at once and the
+	# EXIT trap stops both processes; a foreground child would delay the trap.
+	$(PY) manage.py runserver "$(HOST):$(PORT)" &
+	server_pid=$$!
+	wait "$$server_pid"
+
+# --- make test / lint / bench ------------------------------------------------------
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+# (The suite runs on tests/settings.py: production settings with test secrets.)
+test: $(VENV)/.installed-dev
+	@status=0
+	$(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?
+	if [[ $$status -eq 5 ]]; then
+		echo "pytest collected no tests: failing." >&2
+		exit 1
+	fi
+	exit $$status
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/webhook_load.py
+
+clean:
+	rm -f db.sqlite3
+	rm -rf var

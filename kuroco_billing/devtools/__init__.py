@@ -1,0 +1,1 @@
+"""Helpers for `make run`: development tooling, never imported by the app itself."""
