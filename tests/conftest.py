@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.browser",
+    "tests.fixtures.accounts",
+    "tests.fixtures.billing",
 ]
