@@ -182,6 +182,20 @@ def _ignore_reason(event: dict, config: StripeSettings) -> str | None:
 
 def process_event(event: dict, *, force: bool = False) -> Outcome:
     """Store and apply one verified event, exactly once. ``force`` re-runs a stored one."""
+    started = time.monotonic()
+    outcome = _process(event, force=force)
+    row = outcome.event
+    # One structured line per delivery: what, whom, how it ended, how long. No secrets.
+    logger.log(
+        logging.ERROR if outcome.result == WebhookEvent.Status.FAILED else logging.INFO,
+        "webhook event=%s type=%s member=%s outcome=%s duration_ms=%d",
+        event["id"], event["type"], (row.member_id if row else None) or "-",
+        outcome.result, (time.monotonic() - started) * 1000,
+    )
+    return outcome
+
+
+def _process(event: dict, *, force: bool) -> Outcome:
     if not force:
         known = WebhookEvent.objects.filter(event_id=event["id"]).first()
         if known is not None and known.status != WebhookEvent.Status.FAILED:
@@ -207,8 +221,8 @@ def process_event(event: dict, *, force: bool = False) -> Outcome:
     except Exception as exc:
         logger.exception("webhook_failed event=%s type=%s", event["id"], event["type"])
         return Outcome(WebhookEvent.Status.FAILED, _record_failure(event, exc))
-    logger.info("webhook event=%s type=%s status=%s changes=%s",
-                row.event_id, row.type, row.status, "; ".join(changes) or "none")
+    if changes:
+        logger.info("webhook event=%s changes=%s", row.event_id, "; ".join(changes))
     return Outcome(row.status, row)
 
 

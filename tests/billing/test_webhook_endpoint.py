@@ -61,6 +61,22 @@ def test_a_valid_event_is_stored_and_applied(client, stripe_settings, customer, 
     assert list(customer.member_groups.all()) == [gold]
 
 
+def test_each_delivery_logs_one_structured_line(client, stripe_settings, customer, gold, caplog):
+    event = make_event(make_subscription(), type="customer.subscription.created")
+    with caplog.at_level("INFO", logger="payments.webhooks"):
+        post_event(client, event)
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "payments.webhooks" and "outcome=" in r.getMessage()]
+    assert len(lines) == 1
+    line = lines[0]
+    assert f"event={event['id']}" in line
+    assert "type=customer.subscription.created" in line
+    assert f"member={customer.pk}" in line
+    assert "outcome=processed" in line
+    assert "duration_ms=" in line
+    assert UNIT_WEBHOOK_SECRET not in line
+
+
 def test_no_login_and_no_csrf_token_needed(stripe_settings, customer, gold):
     from django.test import Client
 
