@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.accounts",
     "tests.fixtures.billing",
+    "tests.fixtures.processes",
 ]
