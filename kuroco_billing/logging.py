@@ -9,7 +9,7 @@ import re
 
 _SECRET_PATTERNS = re.compile(
     r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]+"
-    r"|\bwhsec_[A-Za-z0-9+/=]+"
+    r"|\bwhsec_[A-Za-z0-9+/=_-]+"
     r"|(?i:bearer\s+)[A-Za-z0-9._\-]+"
 )
 

@@ -63,7 +63,8 @@ class StripeSettingsAdmin(admin.ModelAdmin):
         )
 
     # Error reports (DEBUG pages, admin mails) must not carry the typed secrets.
-    @method_decorator(sensitive_post_parameters(*SECRET_FIELDS))
+    # The publishable key too: a secret may be pasted into it by mistake.
+    @method_decorator(sensitive_post_parameters(*SECRET_FIELDS, "publishable_key"))
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         obj = StripeSettings.load()
         extra_context = {

@@ -30,6 +30,18 @@ class SecretInput(forms.PasswordInput):
         )
 
 
+class PublishableKeyInput(forms.TextInput):
+    """Renders only a well-formed publishable key.
+
+    A wrong value sent back for correction could be a secret pasted into the
+    wrong field; the page must not show it, so anything else renders empty.
+    """
+
+    def format_value(self, value):
+        value = super().format_value(value)
+        return value if value and PUBLISHABLE_KEY_RE.match(value) else None
+
+
 class SecretField(forms.CharField):
     """Write-only: an empty submission means "keep what is stored"."""
 
@@ -77,6 +89,7 @@ class StripeSettingsForm(forms.ModelForm):
             "previous_webhook_secret",
             "previous_webhook_secret_expires_at",
         )
+        widgets = {"publishable_key": PublishableKeyInput(attrs={"size": 60})}
         labels = {
             "enabled": "Enabled",
             "previous_webhook_secret_expires_at": "Previous secret valid until",
@@ -106,6 +119,12 @@ class StripeSettingsForm(forms.ModelForm):
 
     def clean_publishable_key(self) -> str:
         key = self.cleaned_data.get("publishable_key", "").strip()
+        if re.match(r"^(sk_|rk_|whsec_)", key):
+            raise forms.ValidationError(
+                "This is a secret, not a publishable key: put it in its own field "
+                "(the publishable key starts with pk_test_ or pk_live_).",
+                code="secret_in_public_field",
+            )
         if key and not PUBLISHABLE_KEY_RE.match(key):
             raise forms.ValidationError(
                 "A publishable key starts with pk_test_ or pk_live_.", code="prefix"

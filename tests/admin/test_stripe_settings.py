@@ -108,6 +108,24 @@ def test_secrets_never_appear_in_the_page(staff_client, stored):
     assert 'type="password" name="secret_key"' in html
 
 
+@pytest.mark.parametrize("pasted", [SECRET, "rk_live_RestrictedPasted77", WEBHOOK_SECRET])
+def test_secret_pasted_as_publishable_key_is_refused_and_not_shown(staff_client, db, pasted):
+    response = staff_client.post(FORM_URL, form_data(publishable_key=pasted))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "This is a secret, not a publishable key" in html
+    assert pasted not in html
+    assert StripeSettings.load().publishable_key == ""
+
+
+def test_malformed_publishable_key_is_not_rendered_back(staff_client, db):
+    response = staff_client.post(FORM_URL, form_data(publishable_key="pk_oops_Value123"))
+
+    assert PK_PREFIX in response.content.decode()
+    assert "pk_oops_Value123" not in response.content.decode()
+
+
 def test_secret_shows_not_set_when_empty(staff_client, db):
     html = staff_client.get(FORM_URL).content.decode()
 
@@ -194,7 +212,7 @@ def test_history_names_fields_but_holds_no_secret(staff_client, stored):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("publishable_key", "sk_test_wrongplace", PK_PREFIX),
+        ("publishable_key", "sk_test_wrongplace", "This is a secret, not a publishable key"),
         ("publishable_key", "pk_demo_123", PK_PREFIX),
         ("secret_key", "pk_test_123", "A secret key starts with sk_test_ or sk_live_"),
         ("secret_key", "sk_prod_123", "A secret key starts with sk_test_ or sk_live_"),
