@@ -284,8 +284,14 @@ class EndpointInlineForm(EndpointRouteMixin, forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if cleaned.get("operation") == CHECKOUT and not (self.instance.parameters or {}).get(
-            "products_list"
+        # Only a row becoming a checkout here is refused: an existing checkout
+        # endpoint is configured (and checked) on its own page, and must not
+        # stop the API's other settings from being saved meanwhile.
+        becomes_checkout = self.instance.pk is None or "operation" in self.changed_data
+        if (
+            becomes_checkout
+            and cleaned.get("operation") == CHECKOUT
+            and not (self.instance.parameters or {}).get("products_list")
         ):
             self.add_error(
                 "operation",

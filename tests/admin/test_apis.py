@@ -200,6 +200,20 @@ def test_inline_checkout_without_settings_points_to_endpoint_page(staff_client, 
     )
 
 
+def test_api_with_an_unconfigured_checkout_endpoint_can_still_be_saved(staff_client, cookie_api):
+    """seed_demo without Stripe leaves stripe/checkout unconfigured; CORS must stay editable."""
+    Endpoint.objects.create(api=cookie_api, path="stripe/checkout", operation="checkout")
+
+    response = staff_client.post(
+        f"{API_LIST}{cookie_api.pk}/change/",
+        api_data(cookie_api, rows_of(cookie_api), cors_allowed_origins="https://shop.example"),
+    )
+
+    assert response.status_code == 302
+    cookie_api.refresh_from_db()
+    assert cookie_api.cors_allowed_origins == "https://shop.example"
+
+
 def test_api_cors_origin_must_be_an_origin(staff_client, cookie_api):
     response = staff_client.post(
         f"{API_LIST}{cookie_api.pk}/change/",
