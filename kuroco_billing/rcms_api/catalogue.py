@@ -23,6 +23,8 @@ class Operation:
     response_serializer: str | None = None
     needs_member: bool = True
     dynamic_token_only: bool = False
+    # Error statuses of the operation itself, beyond those of every endpoint.
+    error_statuses: tuple[int, ...] = ()
 
     @property
     def key(self) -> str:
@@ -56,10 +58,12 @@ OPERATIONS: tuple[Operation, ...] = (
               None, "members.serializers.ProfileResponse"),
     Operation(PAYMENTS, STRIPE_V1, "checkout", "POST",
               "payments.operations.checkout", "Start a Stripe Checkout for a subscription",
-              "payments.serializers.CheckoutRequest", "payments.serializers.CheckoutResponse"),
+              "payments.serializers.CheckoutRequest", "payments.serializers.CheckoutResponse",
+              error_statuses=(409, 422, 502)),
     Operation(PAYMENTS, STRIPE_V1, "cancel_order", "POST",
               "payments.operations.cancel_order", "Cancel the member's subscription now",
-              None, "payments.serializers.CancelOrderResponse"),
+              None, "payments.serializers.CancelOrderResponse",
+              error_statuses=(409, 502)),
 )
 
 BY_KEY: dict[str, Operation] = {op.key: op for op in OPERATIONS}

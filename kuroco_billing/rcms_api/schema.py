@@ -63,9 +63,12 @@ ERROR_RESPONSES = {
     403: "Cross-site request refused (cookie APIs) or origin not allowed.",
     404: "Unknown or disabled API or endpoint.",
     405: "Wrong HTTP method.",
+    409: "Conflicts with the current state (e.g. already subscribed, nothing to cancel).",
     413: "Request body too large.",
+    422: "The endpoint's configuration cannot be sold (e.g. a one-time or inactive price).",
     429: "Rate limit exceeded or too many failed sign-ins (see Retry-After).",
     500: "Unexpected error.",
+    502: "The payment service (Stripe) failed or timed out.",
     503: "Service temporarily unavailable.",
 }
 
@@ -116,7 +119,7 @@ def request_schema(spec: Operation):
 
 def _view_for(api: Api, endpoint: Endpoint) -> type[APIView]:
     spec = endpoint.spec
-    codes = [400, 401, 404, 405, 429, 500, 503]
+    codes = [400, 401, 404, 405, 429, 500, 503, *spec.error_statuses]
     if spec.method != "GET":
         codes.append(413)
     if api.security == Api.Security.COOKIE and spec.method != "GET":

@@ -139,6 +139,18 @@ def test_bodiless_posts_document_an_empty_json_object(client, cookie_api):
     assert logout["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
 
 
+def test_payment_operations_document_their_own_error_statuses(client):
+    api = make_api(
+        "dynamic_token", {"stripe/checkout": "checkout", "stripe/cancel": "cancel_order"}
+    )
+    ops = operations(document(client, api))
+    checkout = ops[(f"/rcms-api/{api.pk}/stripe/checkout", "post")]["responses"]
+    cancel = ops[(f"/rcms-api/{api.pk}/stripe/cancel", "post")]["responses"]
+    assert {"409", "422", "502"} <= set(checkout)
+    assert {"409", "502"} <= set(cancel)
+    assert "422" not in cancel
+
+
 def test_checkout_documents_a_json_body_so_swagger_sends_json(client):
     """Its serializer has no fields; without a body Swagger UI's POST is refused by CSRF."""
     api = make_api("cookie", {"stripe/checkout": "checkout"})
