@@ -192,6 +192,11 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# Behind N reverse proxies (load balancer, ingress), the client address is taken
+# from X-Forwarded-For; 0 means REMOTE_ADDR is the client. Used by lockouts and
+# rate limits alike.
+TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "kuroco_billing.clients.client_ip"
 AXES_ENABLED: bool = env.bool("AXES_ENABLED", default=True)
 
 # --- Demo (seed_demo) ----------------------------------------------------------

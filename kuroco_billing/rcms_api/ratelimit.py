@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from kuroco_billing.clients import client_ip
+
 from .errors import ApiError
 from .models import Endpoint, RateLimitCounter
 
@@ -50,7 +52,7 @@ class Window:
 def client_key(request, member) -> str:
     if member is not None:
         return f"member:{member.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    return f"ip:{client_ip(request)}"
 
 
 def hit(endpoint: Endpoint, client: str, *, now: float | None = None) -> Window | None:
