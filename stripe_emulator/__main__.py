@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-backoff", type=float, default=1.0,
                         help="seconds; attempt n waits backoff * 2**(n-1)")
     parser.add_argument("--webhook-timeout", type=float, default=5.0)
+    parser.add_argument("--chaos-seed", type=int, default=None,
+                        help="seed for chaos delivery's shuffling (default: random)")
     return parser.parse_args(argv)
 
 
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator = build(args.state, secret_key=args.secret_key,
                      publishable_key=args.publishable_key,
                      webhook_max_attempts=args.webhook_max_attempts,
-                     webhook_backoff=args.webhook_backoff, webhook_timeout=args.webhook_timeout)
+                     webhook_backoff=args.webhook_backoff, webhook_timeout=args.webhook_timeout,
+                     chaos_seed=args.chaos_seed)
     server = serve(emulator, args.host, args.port)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import socket
 import threading
 from typing import Any
@@ -47,6 +48,18 @@ def redact(key: str) -> str:
         return key[:3] + "*" * max(0, len(key) - 3)
     prefix = key[:8] if key[2:3] == "_" else key[:3]
     return prefix + "*" * (len(key) - len(prefix) - 4) + key[-4:]
+
+
+def _number(data: dict[str, Any], name: str, default: float, *, maximum: float) -> float:
+    """A finite number from 0 to ``maximum`` (NaN or inf would hang or break a wait)."""
+    raw = data.get(name, default)
+    try:
+        value = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        raise invalid(name, f"`{name}` must be a number from 0 to {maximum:g}.")
+    return value
 
 
 class EmulatorApp:
@@ -194,9 +207,11 @@ class EmulatorApp:
 
     def _run(self, ctx: Ctx, handler: Any, params: dict[str, Any],
              args: dict[str, Any]) -> tuple[int, Any]:
-        # One lock around the whole call: a request sees and makes only whole objects.
+        # One lock around the whole call: a request sees and makes only whole objects. The
+        # savepoint undoes a handler's partial writes when it fails, also when the call is
+        # nested in the idempotency transaction.
         try:
-            with self.store.transaction():
+            with self.store.transaction(savepoint=True):
                 body = handler(ctx, params, **args)
                 paths = [str(p) for p in get_list(params, "expand")]
                 if paths:
@@ -233,13 +248,8 @@ class EmulatorApp:
         return {**request.args.to_dict(), **request.form.to_dict()}
 
     def emu_advance(self, request: Request) -> Response:
-        data = self._input(request)
-        try:
-            seconds = float(data.get("seconds", 0))
-        except (TypeError, ValueError):
-            raise invalid("seconds", "seconds must be a number") from None
-        now = billing.advance(self.store, seconds)
-        return self.json({"now": now})
+        seconds = billing.advance_seconds(self._input(request).get("seconds", 0))
+        return self.json({"now": billing.advance(self.store, seconds)})
 
     def emu_clock(self, request: Request) -> Response:
         return self.json({"now": self.store.now(),
@@ -255,11 +265,8 @@ class EmulatorApp:
                 raise invalid("mode", f"mode must be one of {', '.join(MODES)}")
             if not str(data.get("path", "")).startswith("/"):
                 raise invalid("path", "path must be a URL path prefix such as /v1/customers")
-            try:
-                count = int(data.get("count", 1))
-                seconds = float(data.get("seconds", 30))
-            except (TypeError, ValueError):
-                raise invalid("count", "count and seconds must be numbers") from None
+            count = int(_number(data, "count", 1, maximum=1_000_000))
+            seconds = _number(data, "seconds", 30, maximum=3600)
             method = str(data.get("method") or "").upper() or None
             self.faults.add(Fault(path=str(data["path"]), mode=mode, count=count,
                                   method=method, seconds=seconds))
@@ -279,10 +286,7 @@ class EmulatorApp:
             self.store.touch()
 
     def emu_drain(self, request: Request) -> Response:
-        try:
-            timeout = float(self._input(request).get("timeout", 30))
-        except (TypeError, ValueError):
-            raise invalid("timeout", "timeout must be a number") from None
+        timeout = _number(self._input(request), "timeout", 30, maximum=3600)
         left = self.dispatcher.drain(timeout)
         return self.json({"pending": left}, 200 if left == 0 else 504)
 

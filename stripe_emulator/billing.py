@@ -7,6 +7,7 @@ after the failed invoice was created; after the last one the subscription become
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,10 @@ CARDS = {
     "4000000000000341": "fail_renewals",  # attaches, first charge ok, later charges fail
 }
 RETRY_DAYS = (1, 3, 5)
+# One call may move the clock at most ten years, and the clock stops before the year 3000:
+# that keeps dates printable and period arithmetic (calendar months) within datetime's range.
+MAX_ADVANCE_SECONDS = 10 * 365 * DAY
+CLOCK_LIMIT = 32_503_680_000  # 3000-01-01T00:00:00Z
 # Events that renewals and the hosted page cause have no API request behind them.
 NO_REQUEST = {"id": None, "idempotency_key": None}
 
@@ -125,35 +130,41 @@ def complete_checkout(store: Store, session_id: str, card: Card, email: str | No
         at = store.now()
         if session["status"] == "open" and session["expires_at"] <= at:
             session = expire_session(store, session, session["expires_at"])
-        if session["status"] != "open":
-            raise CheckoutClosed(session["status"])
-        if card.behaviour in ("generic_decline", "insufficient_funds"):
-            raise card_declined(card.behaviour)
-        extra = store.private["session_lines"].get(session_id, {"lines": []})
-        email = session["customer_email"] or email
-        customer = store.get("customer", session["customer"]) if session["customer"] else None
-        created_customer = None
-        if customer is None and (session["mode"] == "subscription"
-                                 or session["customer_creation"] == "always"):
-            customer = created_customer = build_customer(store, email=email, name=card.name)
-            store.put("customer", customer)
-            store.emit("customer.created", customer, request=NO_REQUEST)
-        pm_id = _attach_card(store, card, customer["id"] if customer else None)
-        session.update(status="complete", payment_status="paid",
-                       customer=customer["id"] if customer else None)
-        session["customer_details"] = {
-            "address": None, "email": email or (customer or {}).get("email"), "name": card.name,
-            "phone": None, "tax_exempt": "none", "tax_ids": [], "business_name": None,
-            "individual_name": None,
-        }
-        if session["mode"] == "subscription" and customer is not None:
-            _start_subscription(store, session, extra, customer["id"], pm_id, at)
-        else:
-            session["payment_intent"] = "pi_" + random_token(24)
-        store.put("checkout.session", session)
-        store.emit("checkout.session.completed", session, request=NO_REQUEST)
-        del created_customer
-        return session
+        if session["status"] == "open":
+            return _pay(store, session, card, email, at)
+    # Raised after the transaction so that an expiry found just now is kept (an exception
+    # inside would roll it back).
+    raise CheckoutClosed(session["status"])
+
+
+def _pay(store: Store, session: dict[str, Any], card: Card, email: str | None, at: int
+         ) -> dict[str, Any]:
+    if card.behaviour in ("generic_decline", "insufficient_funds"):
+        raise card_declined(card.behaviour)
+    session_id = session["id"]
+    extra = store.private["session_lines"].get(session_id, {"lines": []})
+    email = session["customer_email"] or email
+    customer = store.get("customer", session["customer"]) if session["customer"] else None
+    if customer is None and (session["mode"] == "subscription"
+                             or session["customer_creation"] == "always"):
+        customer = build_customer(store, email=email, name=card.name)
+        store.put("customer", customer)
+        store.emit("customer.created", customer, request=NO_REQUEST)
+    pm_id = _attach_card(store, card, customer["id"] if customer else None)
+    session.update(status="complete", payment_status="paid",
+                   customer=customer["id"] if customer else None)
+    session["customer_details"] = {
+        "address": None, "email": email or (customer or {}).get("email"), "name": card.name,
+        "phone": None, "tax_exempt": "none", "tax_ids": [], "business_name": None,
+        "individual_name": None,
+    }
+    if session["mode"] == "subscription" and customer is not None:
+        _start_subscription(store, session, extra, customer["id"], pm_id, at)
+    else:
+        session["payment_intent"] = "pi_" + random_token(24)
+    store.put("checkout.session", session)
+    store.emit("checkout.session.completed", session, request=NO_REQUEST)
+    return session
 
 
 def _start_subscription(store: Store, session: dict[str, Any], extra: dict[str, Any],
@@ -330,10 +341,30 @@ def process_due(store: Store, limit: int = 100_000) -> int:
     return steps
 
 
-def advance(store: Store, seconds: float) -> int:
+def advance_seconds(value: Any, param: str = "seconds") -> float:
+    """Parse and check how far to move the clock: a finite number from 0 to ten years."""
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise StripeError(400, f"Invalid number: {value}. `{param}` must be a finite number "
+                          "of seconds.", code="parameter_invalid_integer", param=param)
     if seconds < 0:
-        raise StripeError(400, "The clock only moves forward.", param="seconds")
+        raise StripeError(400, f"The clock only moves forward: `{param}` must be 0 or more.",
+                          code="parameter_invalid_integer", param=param)
+    if seconds > MAX_ADVANCE_SECONDS:
+        raise StripeError(400, f"`{param}` must be at most {MAX_ADVANCE_SECONDS} (ten years) "
+                          "per call.", code="parameter_invalid_integer", param=param)
+    return seconds
+
+
+def advance(store: Store, seconds: float, param: str = "seconds") -> int:
+    seconds = advance_seconds(seconds, param)
     with store.transaction():
+        if store.now() + seconds >= CLOCK_LIMIT:
+            raise StripeError(400, "The emulator clock cannot go past the year 2999.",
+                              code="parameter_invalid_integer", param=param)
         now = store.advance_clock(seconds)
         process_due(store)
         return now

@@ -8,6 +8,7 @@ back to the emulator itself; there is no auth because it only listens locally.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,7 @@ class Dashboard:
 
     # -- home, clock, keys -----------------------------------------------------------------
 
-    def home(self, request: Request) -> Response:
+    def home(self, request: Request, error: str = "") -> Response:
         counts = {kind: len(self.store.all(kind)) for kind in
                   ("product", "customer", "subscription", "event", "webhook_endpoint")}
         rows = [[esc(k.replace("_", " ")), str(v)] for k, v in counts.items()]
@@ -95,20 +96,28 @@ class Dashboard:
             '<a href="/webhooks">webhook endpoint</a>.</p>'
             f'<section class="card"><h2>Clock</h2><p>Emulator time: <strong id="clock">'
             f"{esc(when(self.store.now()))}</strong></p>"
-            '<form method="post" action="/clock">'
+            + (f'<p class="error" role="alert">{esc(error)}</p>' if error else "")
+            + '<form method="post" action="/clock">'
             + field("days", "Days to advance", kind="number", value="1",
-                    extra='min="0" step="any"')
+                    extra=f'min="0" max="{billing.MAX_ADVANCE_SECONDS // 86400}" step="any"')
             + '<button type="submit">Advance clock</button></form></section>'
             + table(["Objects", "Count"], rows)
         )
-        return html(body, "Stripe emulator")
+        return html(body, "Stripe emulator", 400 if error else 200)
 
     def advance(self, request: Request) -> Response:
+        max_days = billing.MAX_ADVANCE_SECONDS // 86400
+        raw = request.form.get("days", "").strip()
         try:
-            days = float(request.form.get("days", "0") or 0)
+            days = float(raw or 0)
         except ValueError:
-            days = 0
-        billing.advance(self.store, max(days, 0) * 86400)
+            days = math.nan
+        if not math.isfinite(days) or not 0 <= days <= max_days:
+            return self.home(request, f"Days to advance must be a number from 0 to {max_days}.")
+        try:
+            billing.advance(self.store, days * 86400, param="days")
+        except StripeError as exc:
+            return self.home(request, exc.message)
         return redirect("/", 303)  # type: ignore[return-value]
 
     def api_keys(self, request: Request) -> Response:

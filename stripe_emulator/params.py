@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import invalid, invalid_boolean, invalid_empty, invalid_integer, missing_param
 
@@ -61,6 +62,29 @@ def get_str(params: dict[str, Any], name: str, *, required: bool = False,
         raise invalid(label, f"Invalid string: {value!r}", code="parameter_invalid_string")
     if value == "" and (required or not allow_empty):
         raise invalid_empty(label)
+    return value
+
+
+MAX_URL_LENGTH = 5000
+
+
+def get_url(params: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    """An absolute http(s) URL, checked as Stripe checks redirect URLs (``url_invalid``)."""
+    value = get_str(params, name, required=required)
+    if not value:
+        return None
+    if len(value) > MAX_URL_LENGTH:
+        raise invalid(name, f"Invalid URL: URL must be {MAX_URL_LENGTH} characters or less.",
+                      code="url_invalid")
+    try:
+        parsed = urlsplit(value)
+        ok = (parsed.scheme in ("http", "https") and bool(parsed.hostname)
+              and not any(ch.isspace() or ord(ch) < 32 for ch in value))
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise invalid(name, "Not a valid URL", code="url_invalid")
     return value
 
 

@@ -32,10 +32,10 @@ def build(state_path: str | os.PathLike[str] | None = None, *,
           secret_key: str = DEFAULT_SECRET_KEY,
           publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
           webhook_max_attempts: int = 5, webhook_backoff: float = 1.0,
-          webhook_timeout: float = 5.0) -> Emulator:
+          webhook_timeout: float = 5.0, chaos_seed: int | None = None) -> Emulator:
     store = Store(state_path)
     dispatcher = Dispatcher(store, max_attempts=webhook_max_attempts, backoff=webhook_backoff,
-                            timeout=webhook_timeout)
+                            timeout=webhook_timeout, chaos_seed=chaos_seed)
     faults = Faults()
     app = EmulatorApp(store, dispatcher, faults, secret_key=secret_key,
                       publishable_key=publishable_key)

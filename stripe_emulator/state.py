@@ -2,12 +2,23 @@
 
 Every mutation runs inside ``store.transaction()``. Objects are stored and returned as deep
 copies, so no request ever sees another request's half-built object.
+
+Rollback: a transaction that ends with an exception puts the state back as it was when it
+began and drops the events it recorded. The snapshot is shallow (a copy of each table's
+``{id: object}`` mapping, of each private mapping and of the delivery log), which costs a few
+pointer copies per object instead of a deep copy of everything. That is enough because
+stored values are never changed in place: writers always replace a whole value (``put``,
+``table[key] = ...``, ``pop``). Only the outermost transaction takes a snapshot, plus any
+opened with ``savepoint=True`` (the API does so around each handler, whose errors are caught
+inside the idempotency transaction).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
+import math
 import os
 import secrets
 import string
@@ -25,6 +36,7 @@ KINDS = (
     "customer", "product", "price", "checkout.session", "subscription",
     "invoice", "webhook_endpoint", "event",
 )
+log = logging.getLogger("stripe_emulator.state")
 _ALPHABET = string.ascii_letters + string.digits
 MAX_DELIVERY_LOG = 5000
 
@@ -73,6 +85,12 @@ class Store:
             for key, value in fresh["private"].items():
                 data["private"].setdefault(key, value)
             data.setdefault("deliveries", [])
+            offset = data.get("clock_offset")
+            if not isinstance(offset, (int, float)) or not math.isfinite(offset):
+                # A file written before the clock refused NaN/inf: that clock is unusable.
+                log.warning("state file %s has an invalid clock offset %r; reset to 0",
+                            self.path, offset)
+                data["clock_offset"] = 0.0
             return data
         return _fresh()
 
@@ -92,17 +110,27 @@ class Store:
                 raise
 
     @contextmanager
-    def transaction(self) -> Iterator[Store]:
+    def transaction(self, *, savepoint: bool = False) -> Iterator[Store]:
         """Hold the lock for a whole change; persist and announce events once, at the end.
 
-        Handlers validate everything before their first write, so a change never stops halfway.
+        If the block raises, the outermost transaction (or a ``savepoint``) restores the
+        state it started from and forgets the events recorded since, so a failed request
+        never leaves half a change behind (nor a bad value that breaks later requests).
         """
         outbox: list[tuple[dict[str, Any], list[str]]] = []
         try:
             with self.lock:
+                snapshot = self._snapshot() if savepoint or self._depth == 0 else None
+                outbox_mark, dirty_before = len(self._outbox), self._dirty
                 self._depth += 1
                 try:
                     yield self
+                except BaseException:
+                    if snapshot is not None:
+                        self._restore(snapshot)
+                        del self._outbox[outbox_mark:]
+                        self._dirty = dirty_before
+                    raise
                 finally:
                     self._depth -= 1
                     if self._depth == 0:
@@ -116,6 +144,32 @@ class Store:
                 for listener in self.listeners:
                     listener(event, endpoints)
 
+    def _snapshot(self) -> dict[str, Any]:
+        data = self.data
+        return {
+            "clock_offset": data["clock_offset"],
+            "objects": {kind: dict(table) for kind, table in data["objects"].items()},
+            "private": {key: dict(value) if isinstance(value, dict) else value
+                        for key, value in data["private"].items()},
+            "deliveries": list(data["deliveries"]),
+        }
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        # In place: callers may hold references to these dicts (e.g. the idempotency cache).
+        data = self.data
+        data["clock_offset"] = snapshot["clock_offset"]
+        for kind, table in snapshot["objects"].items():
+            data["objects"][kind].clear()
+            data["objects"][kind].update(table)
+        for key, value in snapshot["private"].items():
+            current = data["private"].get(key)
+            if isinstance(value, dict) and isinstance(current, dict):
+                current.clear()
+                current.update(value)
+            else:
+                data["private"][key] = value
+        data["deliveries"][:] = snapshot["deliveries"]
+
     def touch(self) -> None:
         self._dirty = True
 
@@ -125,6 +179,8 @@ class Store:
         return int(time.time() + self.data["clock_offset"])
 
     def advance_clock(self, seconds: float) -> int:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"cannot advance the clock by {seconds!r} seconds")
         with self.transaction():
             self.data["clock_offset"] += float(seconds)
             self.touch()
@@ -207,9 +263,11 @@ class Store:
     def webhook_done(self, event_id: str) -> None:
         """One endpoint finished with an event (delivered or gave up)."""
         with self.transaction():
-            event = self.data["objects"]["event"].get(event_id)
+            events = self.data["objects"]["event"]
+            event = events.get(event_id)
             if event and event["pending_webhooks"] > 0:
-                event["pending_webhooks"] -= 1
+                # A new dict, not an in-place change: rollback snapshots are shallow.
+                events[event_id] = {**event, "pending_webhooks": event["pending_webhooks"] - 1}
                 self.touch()
 
     def record_delivery(self, attempt: dict[str, Any]) -> None:

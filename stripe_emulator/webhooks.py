@@ -49,8 +49,10 @@ class _Lane:
 
 class Dispatcher:
     def __init__(self, store: Store, *, max_attempts: int = 5, backoff: float = 1.0,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, chaos_seed: int | None = None) -> None:
         self.store = store
+        # Its own source, so a seed makes chaos shuffles repeatable (tests, bug reports).
+        self._random = random.Random(chaos_seed)  # noqa: S311 - shuffles test deliveries
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
         self.timeout = timeout
@@ -115,7 +117,7 @@ class Dispatcher:
                     lane.queue.popleft()
             if len(batch) > 1 or self._chaos(endpoint_id):
                 sends = [job for job in batch for _ in range(2)]
-                random.shuffle(sends)
+                self._random.shuffle(sends)
                 copies: dict[str, int] = {}
                 for job in sends:
                     copies[job.event["id"]] = copies.get(job.event["id"], 0) + 1

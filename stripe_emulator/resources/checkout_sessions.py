@@ -8,7 +8,15 @@ from typing import Any
 from ..context import Ctx
 from ..errors import invalid, missing_param
 from ..listing import paginate
-from ..params import get_dict, get_enum, get_int, get_list, get_str, merge_metadata
+from ..params import (
+    get_dict,
+    get_enum,
+    get_int,
+    get_list,
+    get_str,
+    get_url,
+    merge_metadata,
+)
 from ..state import Store
 from .common import Route, require
 from .prices import price_from_params, store_price
@@ -142,8 +150,8 @@ def create(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     ui_mode = get_enum(params, "ui_mode", ("hosted", "embedded", "custom"), default="hosted")
     if ui_mode != "hosted":
         raise invalid("ui_mode", "The emulator only supports `ui_mode=hosted`.")
-    success_url = get_str(params, "success_url", required=True) or ""
-    cancel_url = get_str(params, "cancel_url") or None
+    success_url = get_url(params, "success_url", required=True) or ""
+    cancel_url = get_url(params, "cancel_url")
     customer_id = get_str(params, "customer", allow_empty=False)
     customer_email = get_str(params, "customer_email", allow_empty=False)
     if customer_id:

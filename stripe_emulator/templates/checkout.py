@@ -42,15 +42,17 @@ def render(session: dict[str, Any], lines: list[dict[str, Any]], *, email: str |
     submit = "Subscribe" if session["mode"] == "subscription" else "Pay"
     pay_form = ""
     if session["status"] == "open":
+        # The card number and CVC are never echoed back after an error (as on Stripe): they
+        # must not sit in the HTML, the browser cache or a screenshot. Name and expiry stay.
         pay_form = (
             f'<form class="card" method="post" action="/c/pay/{esc(session["id"])}">'
             f"{email_html}"
-            + field("card_number", "Card number", value=form.get("card_number", ""),
+            + field("card_number", "Card number", value="",
                     required=True, extra='inputmode="numeric" autocomplete="cc-number" '
                     'placeholder="4242 4242 4242 4242"')
             + field("card_expiry", "Expiry (MM/YY)", value=form.get("card_expiry", ""),
                     required=True, extra='placeholder="MM/YY" autocomplete="cc-exp"')
-            + field("card_cvc", "CVC", value=form.get("card_cvc", ""), required=True,
+            + field("card_cvc", "CVC", value="", required=True,
                     extra='inputmode="numeric" autocomplete="cc-csc" placeholder="123"')
             + field("cardholder_name", "Cardholder name",
                     value=form.get("cardholder_name", ""), required=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -62,8 +63,11 @@ def test_paying_with_4242_creates_everything_in_order(stripe_client):
         "customer.subscription.created", "checkout.session.completed"]
     completed = stripe_client.v1.events.list(params={"type": "checkout.session.completed"})
     assert completed.data[0].data.object.subscription == sub.id
+    _other_session, other = subscribe(stripe_client)  # another customer's invoice
+    assert other.customer != done.customer.id
     invoices = stripe_client.v1.invoices.list(params={"customer": done.customer.id})
     assert [i.id for i in invoices.data] == [done.invoice.id]
+    assert len(stripe_client.v1.invoices.list().data) == 2
 
 
 @pytest.mark.parametrize(("number", "message"), [
@@ -74,7 +78,11 @@ def test_declined_cards_leave_the_session_open(stripe_client, number, message):
     price = monthly_price(stripe_client)
     session = subscription_session(stripe_client, price.id)
     response = pay(session.url, number)
-    assert response.status_code == 402 and message in response.text
+    # Only the hosted page declines cards (no API call charges one): a 402 page with the
+    # message in an alert, not a JSON error.
+    assert response.status_code == 402
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert f'<p class="error" role="alert">{message}</p>' in response.text
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
     assert stripe_client.v1.subscriptions.list().data == []
     assert pay(session.url, GOOD).status_code == 303  # a good card still works after
@@ -222,8 +230,12 @@ def test_session_validation_errors(stripe_client):
     assert "No such price: 'price_missing'" in str(e)
     e = error(mode="subscription", line_items=line(inactive.id))
     assert e.param == "line_items[0][price]" and "inactive" in str(e)
+    # Stripe sends these two without a code: only type, message and param.
+    assert (e.http_status, e.error.type, e.code) == (400, "invalid_request_error", None)
     e = error(mode="subscription", line_items=line(once.id))
     assert "at least one recurring price" in str(e)
+    assert (e.http_status, e.error.type, e.code) == (400, "invalid_request_error", None)
+    assert e.param == "line_items[0][price]"
     e = error(mode="payment", line_items=line(recurring.id))
     assert e.param == "line_items[0][price]" and "recurring price" in str(e)
     e = error(mode="subscription", line_items=line(recurring.id), customer="cus_missing")
@@ -240,3 +252,55 @@ def test_sessions_list_and_line_items(stripe_client):
     assert [s.id for s in stripe_client.v1.checkout.sessions.list().data] == [session.id]
     items = stripe_client.v1.checkout.sessions.line_items.list(session.id)
     assert items.data[0].price.id == price.id and items.data[0].description == "Gold"
+
+
+@pytest.mark.parametrize("param", ["success_url", "cancel_url"])
+@pytest.mark.parametrize("url", ["not a url", "example.com/ok", "ftp://example.com/ok",
+                                 "http://", "http://exa mple.com/ok", "javascript:alert(1)",
+                                 "http://example.com:port/ok", "http://[::1/ok"])
+def test_redirect_urls_must_be_valid(stripe_client, param, url):
+    price = monthly_price(stripe_client)
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        subscription_session(stripe_client, price.id, **{param: url})
+    e = info.value
+    assert (e.http_status, e.error.type, e.code, e.param) == (
+        400, "invalid_request_error", "url_invalid", param)
+    assert e.user_message == "Not a valid URL"
+    assert stripe_client.v1.checkout.sessions.list().data == []
+
+
+def test_redirect_url_length_limit(stripe_client):
+    price = monthly_price(stripe_client)
+    long_url = "https://example.com/" + "a" * 4981  # 5001 characters
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        subscription_session(stripe_client, price.id, success_url=long_url)
+    assert (info.value.code, info.value.param) == ("url_invalid", "success_url")
+    assert "5000 characters" in info.value.user_message
+    ok = subscription_session(stripe_client, price.id, success_url=long_url[:5000],
+                              cancel_url="https://127.0.0.1:8443/back?x={CHECKOUT_SESSION_ID}")
+    assert ok.success_url == long_url[:5000]
+
+
+def input_value(page: str, name: str) -> str:
+    match = re.search(rf'<input [^>]*name="{name}" value="([^"]*)"', page)
+    assert match, f"no input {name}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(("number", "status"), [
+    ("4242 4242 4242 4241", 400),  # fails the Luhn check
+    (DECLINE, 402),
+])
+def test_card_number_and_cvc_are_not_echoed_back(stripe_client, number, status):
+    price = monthly_price(stripe_client)
+    session = subscription_session(stripe_client, price.id)
+    response = pay(session.url, number, card_cvc="987", card_expiry="11/33",
+                   cardholder_name="Hanako Sato")
+    assert response.status_code == status
+    page = response.text
+    assert input_value(page, "card_number") == "" and input_value(page, "card_cvc") == ""
+    assert 'value="987"' not in page
+    assert "4242 4242 4242 4241" not in page and "4242424242424241" not in page
+    # What is not secret stays, so the buyer does not type it again.
+    assert input_value(page, "card_expiry") == "11/33"
+    assert input_value(page, "cardholder_name") == "Hanako Sato"

@@ -10,16 +10,20 @@ from .helpers import DAY, FAIL_LATER, event_types, monthly_price, subscribe
 
 def test_list_filters(stripe_client):
     _s, sub = subscribe(stripe_client)
+    _s, other = subscribe(stripe_client)  # another customer, another price: filters must drop it
+    assert other.customer != sub.customer
+    assert other["items"].data[0].price.id != sub["items"].data[0].price.id
+    assert len(stripe_client.v1.subscriptions.list().data) == 2
     listed = stripe_client.v1.subscriptions.list(params={"customer": sub.customer})
     assert [s.id for s in listed.data] == [sub.id]
     by_price = stripe_client.v1.subscriptions.list(
         params={"price": sub["items"].data[0].price.id})
     assert [s.id for s in by_price.data] == [sub.id]
     stripe_client.v1.subscriptions.cancel(sub.id)
-    assert stripe_client.v1.subscriptions.list().data == []
-    assert [s.status for s in stripe_client.v1.subscriptions.list(
-        params={"status": "canceled"}).data] == ["canceled"]
-    assert len(stripe_client.v1.subscriptions.list(params={"status": "all"}).data) == 1
+    assert [s.id for s in stripe_client.v1.subscriptions.list().data] == [other.id]
+    assert [s.id for s in stripe_client.v1.subscriptions.list(
+        params={"status": "canceled"}).data] == [sub.id]
+    assert len(stripe_client.v1.subscriptions.list(params={"status": "all"}).data) == 2
 
 
 def test_cancel_is_immediate_and_cannot_repeat(stripe_client):

@@ -8,7 +8,10 @@ import pytest
 import requests
 import stripe
 
-from .helpers import Receiver, subscribe
+from stripe_emulator.testing import start_in_thread
+from tests.fixtures.emulator import FAST_WEBHOOKS
+
+from .helpers import Receiver, monthly_price, pay, subscribe, subscription_session
 
 
 @pytest.fixture
@@ -132,3 +135,42 @@ def test_chaos_sends_each_event_twice(stripe_client, emulator, receiver):
     for delivery in receiver.received:
         stripe.Webhook.construct_event(delivery["body"], delivery["headers"]["Stripe-Signature"],
                                        endpoint.secret)
+
+
+def first_arrivals(receiver: Receiver, event_ids: list[str]) -> list[str]:
+    """The given events in the order their first copy reached the receiver."""
+    seen: list[str] = []
+    for event in receiver.events():
+        if event["id"] in event_ids and event["id"] not in seen:
+            seen.append(event["id"])
+    return seen
+
+
+def test_chaos_delivers_one_objects_events_out_of_order(receiver):
+    # A fixed seed makes the shuffle repeatable. The endpoint exists only from the payment
+    # on, and paying records all its events (three of them for one invoice) in one commit,
+    # so they form one chaos batch and the outcome does not depend on timing.
+    with start_in_thread(chaos_seed=1, **FAST_WEBHOOKS) as emulator:
+        client = stripe.StripeClient(emulator.secret_key, base_addresses={"api": emulator.url},
+                                     max_network_retries=0)
+        session = subscription_session(client, monthly_price(client).id)
+        endpoint = add_endpoint(client, receiver.url)
+        emulator.emulator.app.set_chaos(endpoint.id, True)
+        assert pay(session.url).status_code == 303
+        assert emulator.drain() == 0
+        invoice_id = client.v1.checkout.sessions.retrieve(session.id).invoice
+        invoice_events = [e.id for e in reversed(client.v1.events.list(params={
+            "type": "invoice.*"}).data) if e.data.object.id == invoice_id]
+    assert len(invoice_events) == 3  # created, paid, payment_succeeded, oldest first
+    arrived = first_arrivals(receiver, invoice_events)
+    assert sorted(arrived) == sorted(invoice_events)
+    assert arrived != invoice_events
+
+
+def test_without_chaos_one_objects_events_arrive_in_order(stripe_client, emulator, receiver):
+    add_endpoint(stripe_client, receiver.url)
+    _session, sub = subscribe(stripe_client)
+    assert emulator.drain() == 0
+    invoice_events = [e.id for e in reversed(stripe_client.v1.events.list(params={
+        "type": "invoice.*"}).data) if e.data.object.id == sub.latest_invoice]
+    assert first_arrivals(receiver, invoice_events) == invoice_events
