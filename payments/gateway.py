@@ -135,8 +135,13 @@ def _call(
     do: Callable[[stripe.StripeClient], Any],
     *,
     config: StripeSettings | None = None,
+    member_id: int | None = None,
 ) -> Any:
-    """Run one SDK call, logging it and translating its errors."""
+    """Run one SDK call, logging it and translating its errors.
+
+    ``member_id`` (when the call is made for a member) goes into the log line, so
+    an operator can follow one member's calls.
+    """
     api = client(config)
     started = time.monotonic()
     outcome, status, request_id = "ok", None, None
@@ -155,9 +160,9 @@ def _call(
     finally:
         logger.info(
             "stripe_call method=%s resource=%s outcome=%s status=%s duration_ms=%d "
-            "request_id=%s",
+            "request_id=%s member=%s",
             method, resource, outcome, status,
-            (time.monotonic() - started) * 1000, request_id,
+            (time.monotonic() - started) * 1000, request_id, member_id or "-",
         )
 
 
@@ -179,9 +184,11 @@ def list_webhook_endpoints(*, config: StripeSettings | None = None) -> list[dict
     return [_plain(item) for item in page.data]
 
 
-def retrieve_price(price_id: str, *, config: StripeSettings | None = None) -> dict:
+def retrieve_price(price_id: str, *, config: StripeSettings | None = None,
+                   member_id: int | None = None) -> dict:
     return _plain(_call("GET", "/v1/prices/{id}",
-                        lambda c: c.v1.prices.retrieve(price_id), config=config))
+                        lambda c: c.v1.prices.retrieve(price_id), config=config,
+                        member_id=member_id))
 
 
 # --- Customers and Checkout ----------------------------------------------------
@@ -197,7 +204,7 @@ def create_customer(
         "POST", "/v1/customers",
         lambda c: c.v1.customers.create(params=params,
                                         options={"idempotency_key": idempotency_key}),
-        config=config,
+        config=config, member_id=member_id,
     ))
 
 
@@ -206,7 +213,7 @@ def find_customer(*, email: str, member_id: int,
     """A customer this site made for the member before (same email, metadata.member_id)."""
     page = _call("GET", "/v1/customers",
                  lambda c: c.v1.customers.list(params={"email": email, "limit": 100}),
-                 config=config)
+                 config=config, member_id=member_id)
     for customer in page.data:
         customer = _plain(customer)
         if (customer.get("metadata") or {}).get("member_id") == str(member_id) and not \
@@ -217,37 +224,78 @@ def find_customer(*, email: str, member_id: int,
 
 def create_checkout_session(
     params: dict, *, idempotency_key: str, config: StripeSettings | None = None,
+    member_id: int | None = None,
 ) -> dict:
     return _plain(_call(
         "POST", "/v1/checkout/sessions",
         lambda c: c.v1.checkout.sessions.create(params=params,
                                                 options={"idempotency_key": idempotency_key}),
-        config=config,
+        config=config, member_id=member_id,
     ))
+
+
+def list_open_checkout_sessions(
+    customer_id: str, *, config: StripeSettings | None = None, member_id: int | None = None,
+) -> list[dict]:
+    """The customer's Checkout Sessions that can still be paid."""
+    sessions = _paginate(
+        "/v1/checkout/sessions",
+        lambda c, params: c.v1.checkout.sessions.list(params=params),
+        {"customer": customer_id, "status": "open", "limit": 100},
+        config=config, member_id=member_id,
+    )
+    # Filtered again here: harmless on Stripe, and safe against a server that
+    # ignores a filter.
+    return [s for s in sessions
+            if s.get("status") == "open" and s.get("customer") == customer_id]
+
+
+def expire_checkout_session(
+    session_id: str, *, config: StripeSettings | None = None, member_id: int | None = None,
+) -> dict:
+    return _plain(_call("POST", "/v1/checkout/sessions/{id}/expire",
+                        lambda c: c.v1.checkout.sessions.expire(session_id),
+                        config=config, member_id=member_id))
 
 
 # --- Subscriptions ----------------------------------------------------------
 
-def retrieve_subscription(subscription_id: str, *, config: StripeSettings | None = None) -> dict:
+def retrieve_subscription(subscription_id: str, *, config: StripeSettings | None = None,
+                          member_id: int | None = None) -> dict:
     return _plain(_call("GET", "/v1/subscriptions/{id}",
-                        lambda c: c.v1.subscriptions.retrieve(subscription_id), config=config))
+                        lambda c: c.v1.subscriptions.retrieve(subscription_id), config=config,
+                        member_id=member_id))
 
 
-def cancel_subscription(subscription_id: str, *, config: StripeSettings | None = None) -> dict:
+def cancel_subscription(subscription_id: str, *, config: StripeSettings | None = None,
+                        member_id: int | None = None) -> dict:
     # Cancelling is idempotent by nature (a second try says "already canceled"),
     # so no idempotency key: a saved 500 must not be replayed to every retry.
     return _plain(_call("DELETE", "/v1/subscriptions/{id}",
-                        lambda c: c.v1.subscriptions.cancel(subscription_id), config=config))
+                        lambda c: c.v1.subscriptions.cancel(subscription_id), config=config,
+                        member_id=member_id))
 
 
-def list_subscriptions(customer_id: str, *, config: StripeSettings | None = None) -> list[dict]:
+def list_subscriptions(customer_id: str, *, config: StripeSettings | None = None,
+                       member_id: int | None = None) -> list[dict]:
     """Every subscription of a customer, whatever its status (canceled too)."""
     return list(_paginate(
         "/v1/subscriptions",
         lambda c, params: c.v1.subscriptions.list(params=params),
         {"customer": customer_id, "status": "all", "limit": 100},
-        config=config,
+        config=config, member_id=member_id,
     ))
+
+
+def newest_event_created(*, config: StripeSettings | None = None) -> int | None:
+    """``created`` of the account's newest event: a reading of Stripe's own clock.
+
+    Every event that existed before this call was created at or before it, also
+    when Stripe's clock runs ahead of ours (the emulator's ``advance``, test clocks).
+    """
+    page = _call("GET", "/v1/events",
+                 lambda c: c.v1.events.list(params={"limit": 1}), config=config)
+    return int(page.data[0]["created"]) if page.data else None
 
 
 def list_events(
@@ -267,11 +315,13 @@ def _paginate(
     params: dict,
     *,
     config: StripeSettings | None,
+    member_id: int | None = None,
     max_pages: int = 1000,
 ) -> Iterator[dict]:
     params = dict(params)
     for _ in range(max_pages):
-        page = _call("GET", resource, lambda c, p=dict(params): fetch(c, p), config=config)
+        page = _call("GET", resource, lambda c, p=dict(params): fetch(c, p), config=config,
+                     member_id=member_id)
         items = [_plain(item) for item in page.data]
         yield from items
         if not page.has_more or not items:

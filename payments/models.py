@@ -125,6 +125,9 @@ class SubscriptionState(models.Model):
     # Unix seconds of the newest event applied, and its id for tie detection.
     last_event_created = models.BigIntegerField(default=0)
     last_event_id = models.CharField(max_length=255, blank=True)
+    # Unix seconds, Stripe's clock: no event created at or before this is newer
+    # than the last snapshot fetched from Stripe (reconcile, a tie).
+    fetched_at = models.BigIntegerField(default=0)
     deleted = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 

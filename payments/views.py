@@ -1,51 +1,79 @@
 """The Stripe webhook endpoint. Thin: the rules live in services.webhooks.
 
-This endpoint talks to Stripe, not to the front end, so it answers plain
-JSON: ``{"received": true, "status": ...}`` or ``{"error": "..."}``.
+Success is ``{"received": true, "status": ...}``. Every error answer uses the
+front-end API's failure envelope (``kuroco_billing.rcms_api.envelope``):
+``{"errors": [{"code", "message"}], "x-rcms-request-id": "<uuid>"}``, so the
+one shape is documented and parsed everywhere, Stripe's dashboard included.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
-from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from kuroco_billing.rcms_api import envelope
+from kuroco_billing.rcms_api.errors import CODE_BY_STATUS, ApiError
 
 from .services import webhooks
 
 logger = logging.getLogger("payments.webhooks")
 
 
-def _error(message: str, status: int, **headers: str) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
-    for name, value in headers.items():
-        response[name] = value
-    return response
+def _refused(started: float, message: str, status: int, **headers: str) -> ApiError:
+    """A refused delivery (nothing stored): one WARNING line, no body, headers or secrets."""
+    logger.warning(
+        'webhook_refused status=%d reason="%s" outcome=refused duration_ms=%d',
+        status, message, (time.monotonic() - started) * 1000,
+    )
+    return ApiError(CODE_BY_STATUS[status], message, status=status, headers=headers)
 
 
-@csrf_exempt
-def stripe_webhook(request: HttpRequest) -> JsonResponse:
+def _receive(request: HttpRequest, started: float) -> dict:
     if request.method != "POST":
-        return _error("Method not allowed; Stripe sends POST.", 405, Allow="POST")
+        raise _refused(started, "Method not allowed; Stripe sends POST.", 405, Allow="POST")
     limit = settings.STRIPE_WEBHOOK_MAX_BODY_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return _error("Invalid Content-Length.", 400)
+        raise _refused(started, "Invalid Content-Length.", 400) from None
     if length > limit:
-        return _error(f"Body larger than {limit} bytes.", 413)
+        raise _refused(started, f"Body larger than {limit} bytes.", 413)
     body = request.read(limit + 1)
     if len(body) > limit:
-        return _error(f"Body larger than {limit} bytes.", 413)
+        raise _refused(started, f"Body larger than {limit} bytes.", 413)
     try:
         outcome = webhooks.receive(body, request.headers.get("Stripe-Signature"))
     except webhooks.WebhookRejected as exc:
-        return _error(exc.message, exc.status)
-    except DatabaseError:
+        raise _refused(started, exc.message, exc.status) from None
+    except (OperationalError, InterfaceError):
         logger.exception("webhook_database_unavailable")
-        return _error("Database unavailable; retry later.", 503, **{"Retry-After": "30"})
+        raise ApiError("service_unavailable", "Database unavailable; retry later.",
+                       headers={"Retry-After": "30"}) from None
+    except DataError:
+        # The database refused a value of the event (too long, out of range):
+        # the event itself is at fault, retrying will not help.
+        raise _refused(started, "The event holds a value the database cannot store.",
+                       400) from None
+    except DatabaseError:
+        logger.exception("webhook_database_error")
+        raise ApiError("internal_server_error",
+                       "Processing failed; Stripe will retry.") from None
     if outcome.http_status != 200:
-        return _error("Processing failed; Stripe will retry.", outcome.http_status)
-    return JsonResponse({"received": True, "status": outcome.result})
+        raise ApiError("internal_server_error", "Processing failed; Stripe will retry.",
+                       status=outcome.http_status)
+    return {"received": True, "status": outcome.result}
+
+
+@csrf_exempt
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    request_id = envelope.request_id_for(request)
+    try:
+        data = _receive(request, time.monotonic())
+    except ApiError as error:
+        return envelope.failure(error, request_id)
+    return envelope.json_response(data, request_id)

@@ -52,7 +52,7 @@ class Window:
 def client_key(request, member) -> str:
     if member is not None:
         return f"member:{member.pk}"
-    return f"ip:{client_ip(request)}"
+    return f"ip:{client_ip(request) or 'unknown'}"
 
 
 def hit(endpoint: Endpoint, client: str, *, now: float | None = None) -> Window | None:

@@ -42,7 +42,7 @@ def cancel_subscription(member: Member) -> CancelResult:
             raise NoSubscription
         already_gone = False
         try:
-            snapshot = gateway.cancel_subscription(subscription_id)
+            snapshot = gateway.cancel_subscription(subscription_id, member_id=member.pk)
         except gateway.StripeInvalidRequest as exc:
             if not _already_canceled(exc):
                 raise

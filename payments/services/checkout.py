@@ -19,6 +19,13 @@ fault never make two customers or two sessions:
   open, so a retry or a second click gets the same URL and the member cannot
   pay twice. After a subscription starts (and ends), the epoch moves on and a
   new checkout gets a new session.
+* One open session per member: two checkout endpoints (other prices, other
+  return URLs, other APIs) would otherwise give two payable sessions, and the
+  member could pay both. After creating (or replaying) the session, every
+  other open session of the customer is expired in Stripe. The session carries
+  its key's base in ``metadata``; expiring it moves that key to its next
+  generation, so a later checkout on that endpoint gets a new, payable session
+  instead of Stripe's replay of the expired one.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from collections import Counter
 from django.core.cache import cache
 from django.db import transaction
 
-from members.models import Member
+from members.models import Member, MemberGroup
 
 from .. import gateway
 from ..models import SubscriptionState
@@ -54,28 +61,27 @@ ONE_TIME_MESSAGE = "One-time purchases are not supported: only recurring prices 
 # counter lives in the shared cache (the database cache: every worker sees it).
 KEY_GENERATION_TTL = 25 * 3600
 
+# Metadata key on our Checkout Sessions: the idempotency key's base (no secret in it).
+CHECKOUT_KEY_METADATA = "kuroco_checkout_key"
+
 
 def _idempotency_key(base: str) -> str:
     generation = cache.get(f"stripe-idem-gen:{base}", 0)
     return f"{base}-g{generation}" if generation else base
 
 
+def _next_generation(base: str) -> None:
+    counter = f"stripe-idem-gen:{base}"
+    cache.add(counter, 0, KEY_GENERATION_TTL)
+    try:
+        cache.incr(counter)
+    except ValueError:  # expired in between
+        cache.set(counter, 1, KEY_GENERATION_TTL)
+
+
 def _after_failure(base: str, exc: gateway.StripeError) -> None:
     if isinstance(exc, gateway.StripeUnavailable) and exc.saved_by_stripe:
-        counter = f"stripe-idem-gen:{base}"
-        cache.add(counter, 0, KEY_GENERATION_TTL)
-        try:
-            cache.incr(counter)
-        except ValueError:  # expired in between
-            cache.set(counter, 1, KEY_GENERATION_TTL)
-
-
-def _keyed_call(base: str, call):
-    try:
-        return call(_idempotency_key(base))
-    except gateway.StripeError as exc:
-        _after_failure(base, exc)
-        raise
+        _next_generation(base)
 
 
 def _digest(*parts: object) -> str:
@@ -122,11 +128,11 @@ def _endpoint_plan(parameters: dict) -> dict:
             "cancel_url": cancel_url, "trial_period_days": trial}
 
 
-def _check_prices(items: list[dict]) -> None:
+def _check_prices(items: list[dict], member_id: int) -> None:
     """Every price must exist, be active and be recurring."""
     for item in items:
         try:
-            price = gateway.retrieve_price(item["price"])
+            price = gateway.retrieve_price(item["price"], member_id=member_id)
         except gateway.StripeInvalidRequest as exc:
             if exc.is_missing:
                 raise CheckoutRefused("unprocessable_entity",
@@ -139,6 +145,21 @@ def _check_prices(items: list[dict]) -> None:
             raise CheckoutRefused("unprocessable_entity",
                                   f"The configured price {item['price']} is not active.",
                                   "products_list")
+
+
+def _check_granted(items: list[dict]) -> None:
+    """Every price must give a group: a subscription that grants nothing is a sale of nothing."""
+    prices = [item["price"] for item in items]
+    granted = set(MemberGroup.objects.filter(stripe_price_id__in=prices)
+                  .values_list("stripe_price_id", flat=True))
+    for price in prices:
+        if price not in granted:
+            raise CheckoutRefused(
+                "unprocessable_entity",
+                f"The configured price {price} is not linked to any member group, "
+                "so buying it would grant nothing.",
+                "products_list",
+            )
 
 
 def ensure_customer(member_id: int) -> Member:
@@ -178,7 +199,8 @@ def start_checkout(member: Member, parameters: dict) -> str:
         raise CheckoutRefused("conflict", "You already have a subscription. "
                               "Cancel it before starting a new one.")
     plan = _endpoint_plan(parameters)
-    _check_prices(plan["items"])
+    _check_prices(plan["items"], member.pk)
+    _check_granted(plan["items"])
     member = ensure_customer(member.pk)
 
     subscription_data: dict = {"metadata": {"member_id": str(member.pk)}}
@@ -195,7 +217,47 @@ def start_checkout(member: Member, parameters: dict) -> str:
     }
     epoch = SubscriptionState.objects.filter(customer_id=member.stripe_customer_id).count()
     base = f"kb-checkout-{member.pk}-{epoch}-{_digest(params)}"
-    session = _keyed_call(
-        base, lambda key: gateway.create_checkout_session(params, idempotency_key=key)
-    )
+    params["metadata"] = {CHECKOUT_KEY_METADATA: base}
+    expired: list[str] = []
+    failed_create: gateway.StripeError | None = None
+    try:
+        # The member's row stays locked from creating this session until the others
+        # are expired: two parallel checkouts on different endpoints cannot each
+        # expire the other's session.
+        with transaction.atomic():
+            Member.objects.select_for_update().get(pk=member.pk)
+            try:
+                session = gateway.create_checkout_session(
+                    params, idempotency_key=_idempotency_key(base), member_id=member.pk)
+            except gateway.StripeError as exc:
+                failed_create = exc
+                raise
+            _expire_other_sessions(member, keep=session["id"], expired=expired)
+    finally:
+        # After the rollback, so the key generations (in the database cache) stick.
+        if failed_create is not None:
+            _after_failure(base, failed_create)
+        for expired_base in expired:
+            _next_generation(expired_base)
     return session["url"]
+
+
+def _expire_other_sessions(member: Member, *, keep: str, expired: list[str]) -> None:
+    """Expire the customer's other open sessions, adding their key bases to ``expired``.
+
+    A session paid or expired meanwhile cannot be expired any more (Stripe
+    answers 400); it is skipped. Should the member pay one in that instant, the
+    webhook's one-subscription rule grants only the first subscription and
+    flags the second.
+    """
+    for other in gateway.list_open_checkout_sessions(member.stripe_customer_id,
+                                                     member_id=member.pk):
+        if other["id"] == keep:
+            continue
+        try:
+            gateway.expire_checkout_session(other["id"], member_id=member.pk)
+        except gateway.StripeInvalidRequest:
+            continue
+        base = (other.get("metadata") or {}).get(CHECKOUT_KEY_METADATA)
+        if base:
+            expired.append(base)

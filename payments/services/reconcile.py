@@ -6,18 +6,26 @@ still grants access, else the newest granting one (the same "one subscription
 per member, held one first" rule the webhooks follow). The member's groups and
 IDs are then set through ``services.sync``; every other subscription's
 Stripe-granted memberships are removed, and canceled ones are marked deleted.
+
+Each state row reconciled is marked as fetched from Stripe (``fetched_at``), so
+a delayed webhook older than this repair cannot undo it (see ``services.sync``).
+A database error for one member (e.g. a subscription ID another member holds)
+is reported for that member; the others are still reconciled.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from members.models import Member, Membership
 
 from .. import gateway
 from . import sync
+
+logger = logging.getLogger("payments.reconcile")
 
 
 @dataclass
@@ -51,13 +59,16 @@ def reconcile_member(member: Member, *, dry_run: bool = False) -> ReconcileRepor
     if not member.stripe_customer_id:
         return report
     try:
-        subscriptions = gateway.list_subscriptions(member.stripe_customer_id)
+        subscriptions = gateway.list_subscriptions(member.stripe_customer_id,
+                                                   member_id=member.pk)
     except gateway.StripeError as exc:
         report.errors.append(f"Could not read subscriptions from Stripe: {exc.message}")
         return report
+    # Read after the list: no event that existed when it was read is later than this.
+    marker = sync.fetch_marker()
     try:
         with transaction.atomic():
-            report.changes = _apply(member.pk, subscriptions)
+            report.changes = _apply(member.pk, subscriptions, marker)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -65,10 +76,17 @@ def reconcile_member(member: Member, *, dry_run: bool = False) -> ReconcileRepor
     except gateway.StripeError as exc:
         report.changes = []
         report.errors.append(f"Stripe failed while reconciling: {exc.message}")
+    except DatabaseError as exc:  # IntegrityError too: rolled back, the next member goes on
+        logger.exception("reconcile_failed member=%s", member.pk)
+        report.changes = []
+        report.errors.append(
+            f"Database error while reconciling ({type(exc).__name__}); nothing was changed "
+            "for this member. A subscription ID held by another member is the usual cause."
+        )
     return report
 
 
-def _apply(member_id: int, subscriptions: list[dict]) -> list[str]:
+def _apply(member_id: int, subscriptions: list[dict], marker: int) -> list[str]:
     member = sync.lock_member(member_id)
     changes: list[str] = []
     current = choose_current(subscriptions, member.stripe_subscription_id)
@@ -80,6 +98,7 @@ def _apply(member_id: int, subscriptions: list[dict]) -> list[str]:
     if current is not None:
         state = sync.lock_state(current["id"])
         changes += sync.apply_snapshot(member, state, current).changes
+        sync.mark_fetched(state, marker)
         state.save()
     for subscription in subscriptions:
         if current is not None and subscription["id"] == current["id"]:
@@ -88,6 +107,7 @@ def _apply(member_id: int, subscriptions: list[dict]) -> list[str]:
         state = sync.lock_state(subscription["id"])
         was_deleted = state.deleted
         sync.record_snapshot(state, member, subscription)
+        sync.mark_fetched(state, marker)
         state.save()
         changes += sync.revoke(member, subscription["id"])
         if state.deleted and not was_deleted:

@@ -14,18 +14,27 @@ The rules, in one place:
 * One subscription per member: while the member holds a *different*
   subscription that is still live (granting, not deleted, by the newest state
   we know — asking Stripe when we know nothing), another subscription's
-  snapshot is recorded but grants nothing. Once the held one is revoked or
-  deleted, the next granting snapshot takes over.
+  snapshot is recorded but grants nothing (the event is stored as ignored,
+  and a WARNING is logged: the member is paying twice and an operator should
+  cancel the second one in Stripe; we never cancel it ourselves). Once the
+  held one is revoked or deleted, the next granting snapshot takes over.
 
 Ordering (``apply_event``): a ``SubscriptionState`` row per subscription,
 locked, remembers the ``created`` time and ID of the newest event applied.
 An older event is skipped; a newer one is applied; deletion is final; a tie
 (same second, other event) is settled by fetching the subscription from
-Stripe. Callers run these functions inside ``transaction.atomic()``.
+Stripe. A snapshot fetched from Stripe (reconcile, a tie) is newer than
+every event that existed when it was fetched, so it sets ``fetched_at`` (a
+reading of Stripe's clock, see ``fetch_marker``): an event created at or
+before it is settled like a tie, by fetching again — never by applying the
+event's own, possibly stale, snapshot. Callers run these functions inside
+``transaction.atomic()``.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +50,8 @@ GRANTING_STATUSES = frozenset({"active", "trialing", "past_due"})
 # Stripe never brings these back: treat them like a deletion.
 TERMINAL_STATUSES = frozenset({"canceled", "incomplete_expired"})
 DELETED_EVENT = "customer.subscription.deleted"
+
+logger = logging.getLogger("payments.sync")
 
 
 @dataclass
@@ -126,6 +137,31 @@ def _fetch_subscription(subscription_id: str) -> dict:
     return gateway.retrieve_subscription(subscription_id, config=StripeSettings.load())
 
 
+def fetch_marker(*, at_least: int = 0) -> int:
+    """A time (unix seconds, Stripe's clock) no earlier than any event existing now.
+
+    Real time is enough against Stripe, whose clock is ours give or take NTP.
+    But a clock can run ahead of ours (the emulator's ``advance``, Stripe test
+    clocks), so Stripe's newest event time is read too and the later one wins.
+    Too late a marker only costs extra fetches; too early a one would let a stale
+    event through, so if Stripe cannot be asked, ``at_least`` (the event time at
+    hand) is the floor.
+    """
+    marker = max(int(time.time()), at_least)
+    try:
+        newest = gateway.newest_event_created(config=StripeSettings.load())
+    except gateway.StripeError:
+        return marker
+    return max(marker, newest or 0)
+
+
+def mark_fetched(state: SubscriptionState, marker: int) -> None:
+    """Record that ``state`` holds a snapshot fetched from Stripe (the caller saves).
+
+    ``marker`` comes from ``fetch_marker()`` read after the fetch."""
+    state.fetched_at = max(state.fetched_at, marker)
+
+
 def holds_live_subscription(
     member: Member, fetch: Callable[[str], dict] = _fetch_subscription
 ) -> bool:
@@ -175,9 +211,15 @@ def apply_snapshot(
     if not deleted and grants_access(subscription):
         held = member.stripe_subscription_id
         if held and held != subscription_id and holds_live_subscription(member, fetch):
+            result.ignored = True
             result.note = (
-                f"Not applied: the member already holds the active subscription {held} "
-                "(one subscription per member)."
+                f"Not applied: second subscription {subscription_id} for this member, who "
+                f"already holds the active subscription {held} (one subscription per "
+                f"member); {subscription_id} is not granted; cancel it in Stripe."
+            )
+            logger.warning(
+                "second_subscription member=%s subscription=%s held=%s outcome=not_granted "
+                "action=cancel_it_in_stripe", member.pk, subscription_id, held,
             )
             return result
         result.changes += _grant(member, subscription_id, state.price_ids)
@@ -272,6 +314,7 @@ def apply_event(
     if state.deleted:
         return SyncResult(member=member, changes=changes,
                           note="Subscription already deleted; deletion is final.")
+    fetched = False
     if not is_deletion:
         if created < state.last_event_created or (
             created == state.last_event_created and event_id == state.last_event_id
@@ -281,9 +324,19 @@ def apply_event(
         if created == state.last_event_created:
             # Same second as the last applied event: only Stripe knows which is newer.
             subscription = fetch(subscription_id)
+            fetched = True
             tie_note = "Same-second events: applied the subscription as fetched from Stripe."
+        elif created <= state.fetched_at:
+            # Not newer than a snapshot fetched from Stripe (reconcile, a tie): the
+            # event's own snapshot may be stale, Stripe's current one is not.
+            subscription = fetch(subscription_id)
+            fetched = True
+            tie_note = ("Not newer than the last snapshot fetched from Stripe: applied the "
+                        "subscription as fetched from Stripe again.")
 
     result = apply_snapshot(member, state, subscription, deleted=is_deletion, fetch=fetch)
+    if fetched:
+        mark_fetched(state, fetch_marker(at_least=created))
     if created >= state.last_event_created:
         state.last_event_created, state.last_event_id = created, event_id
     state.save()

@@ -54,3 +54,10 @@ def test_lockout_behind_a_proxy_counts_each_client_separately(client, token_api,
 
     assert locked.status_code == 429
     assert other.status_code == 200
+
+
+def test_a_request_without_an_address_has_none():
+    """Django's force_login builds such a request; axes must not store a bogus address."""
+    request = RequestFactory().get("/")
+    del request.META["REMOTE_ADDR"]
+    assert client_ip(request) is None

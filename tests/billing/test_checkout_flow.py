@@ -353,6 +353,7 @@ def test_stripe_rejecting_a_parameter_answers_400(stripe_enabled, checkout_api, 
     # Monthly and yearly prices cannot share one Checkout Session: Stripe says so.
     price_id, _ = basic_price
     yearly = create_recurring_price(stripe_enabled.client, interval="year", name="Yearly")
+    MemberGroup.objects.create(name="Yearly", stripe_price_id=yearly)
     endpoint = Endpoint.objects.get(api=checkout_api, operation="checkout")
     endpoint.parameters = {**endpoint.parameters, "products_list": [price_id, yearly]}
     endpoint.save()
@@ -398,3 +399,92 @@ def test_hand_given_groups_survive_checkout_and_cancel(stripe_enabled, basic_pri
     rows = sorted(Membership.objects.filter(member=member).values_list("group__name", "source"))
     assert rows == [("Gold", "admin"), ("Staff", "admin")]
 
+
+
+# --- One open session per member ------------------------------------------------------
+
+@pytest.fixture
+def silver_endpoint(stripe_enabled, checkout_api):
+    """A second checkout endpoint on the same API: another price, other return URLs."""
+    price_id = create_recurring_price(stripe_enabled.client, amount=500, name="Silver plan")
+    group = MemberGroup.objects.create(name="Silver", stripe_price_id=price_id)
+    Endpoint.objects.create(api=checkout_api, path="stripe/checkout-silver",
+                            operation="checkout", parameters={
+                                "products_list": [price_id],
+                                "return_url": f"{stripe_enabled.site_url}/silver-thanks",
+                            })
+    return price_id, group
+
+
+def session_of(stripe_client, url: str):
+    return stripe_client.v1.checkout.sessions.retrieve(url.rsplit("/", 1)[-1])
+
+
+def test_a_second_checkout_expires_the_first_session(stripe_enabled, shopper, member,
+                                                     basic_price, silver_endpoint):
+    gold_url = shopper.checkout().json()["url"]
+    silver = shopper.post("stripe/checkout-silver")
+    assert silver.status_code == 200, silver.text
+    silver_url = silver.json()["url"]
+    assert silver_url != gold_url
+
+    # The first session can no longer be paid: the member cannot be billed twice.
+    assert session_of(stripe_enabled.client, gold_url).status == "expired"
+    refused = pay(gold_url)
+    assert refused.status_code == 409
+    assert "expired" in refused.text
+    assert session_of(stripe_enabled.client, silver_url).status == "open"
+    assert [s.id for s in sessions(stripe_enabled.client) if s.status == "open"] == [
+        session_of(stripe_enabled.client, silver_url).id]
+
+    assert pay(silver_url).status_code == 303
+    stripe_enabled.drain()
+    member = Member.objects.get(pk=member.pk)
+    assert member.stripe_subscription_id
+    assert list(member.member_groups.all()) == [silver_endpoint[1]]
+    subscriptions = stripe_enabled.client.v1.subscriptions.list(params={"status": "all"}).data
+    assert len(subscriptions) == 1
+
+
+def test_back_to_the_first_endpoint_gets_a_new_payable_session(stripe_enabled, shopper, member,
+                                                               basic_price, silver_endpoint):
+    gold_url = shopper.checkout().json()["url"]
+    silver_url = shopper.post("stripe/checkout-silver").json()["url"]
+    assert shopper.post("stripe/checkout-silver").json()["url"] == silver_url  # a double click
+
+    again = shopper.checkout()
+    assert again.status_code == 200, again.text
+    new_gold_url = again.json()["url"]
+    assert new_gold_url not in (gold_url, silver_url)  # not Stripe's replay of the expired one
+    assert session_of(stripe_enabled.client, new_gold_url).status == "open"
+    assert session_of(stripe_enabled.client, silver_url).status == "expired"
+    assert pay(new_gold_url).status_code == 303
+
+
+def test_a_price_no_group_grants_is_refused(stripe_enabled, checkout_api, shopper, member,
+                                            basic_price):
+    price_id, _ = basic_price
+    orphan = create_recurring_price(stripe_enabled.client, amount=700, name="Orphan plan")
+    endpoint = Endpoint.objects.get(api=checkout_api, operation="checkout")
+    endpoint.parameters = {**endpoint.parameters, "products_list": [price_id, orphan]}
+    endpoint.save()
+
+    response = shopper.checkout()
+
+    assert response.status_code == 422, response.text
+    error = error_of(response)
+    assert (error["code"], error["field"]) == ("unprocessable_entity", "products_list")
+    assert orphan in error["message"] and price_id not in error["message"]
+    assert sessions(stripe_enabled.client) == []
+    assert customers(stripe_enabled.client) == []
+
+
+def test_stripe_call_log_lines_name_the_member(stripe_enabled, shopper, member, caplog):
+    with caplog.at_level("INFO", logger="payments.stripe"):
+        assert shopper.checkout().status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "payments.stripe"]
+    assert any("method=POST resource=/v1/checkout/sessions outcome=ok" in line
+               and line.endswith(f"member={member.pk}") for line in lines), lines
+    assert all(f"member={member.pk}" in line for line in lines), lines
+    secret = StripeSettings.load().secret_key
+    assert not any(secret in line or "whsec_" in line for line in lines)

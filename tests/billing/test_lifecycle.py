@@ -12,6 +12,7 @@ import json
 import time
 
 import pytest
+import requests
 from django.core.management import CommandError, call_command
 
 from members.models import Member, MemberGroup, Membership
@@ -137,9 +138,17 @@ def test_chaos_deliveries_end_in_stripes_state(stripe_enabled, shopper, member, 
     assert status_in_stripe(stripe_enabled, sub_id) == "active"
     assert groups_of(member) == ["Silver"]
     assert fresh(member).stripe_subscription_id == sub_id
-    # Every event was delivered twice and stored once.
-    ids = list(WebhookEvent.objects.values_list("event_id", flat=True))
-    assert len(ids) == len(set(ids)) >= 4
+    # Duplicates really reached the app (the emulator's delivery log shows more accepted
+    # deliveries than rows), each event was stored once, and none failed.
+    log = requests.get(f"{stripe_enabled.url}/_emulator/deliveries",
+                       params={"endpoint": stripe_enabled.webhook_endpoint_id}, timeout=30)
+    accepted = [d["event"] for d in log.json()["data"] if d["ok"]]
+    stored = set(WebhookEvent.objects.values_list("event_id", flat=True))
+    assert len(accepted) > len(stored) >= 4
+    assert set(accepted) == stored
+    assert not WebhookEvent.objects.filter(status="failed").exists()
+    state = SubscriptionState.objects.get(subscription_id=sub_id)
+    assert (state.status, state.price_ids, state.deleted) == ("active", [silver[0]], False)
 
     stripe_enabled.client.v1.subscriptions.cancel(sub_id)
     stripe_enabled.drain()
@@ -222,6 +231,62 @@ def test_reconcile_repairs_a_lost_payment_failure(stripe_enabled, shopper, membe
     assert groups_of(member) == []
     assert fresh(member).stripe_subscription_id is None
     assert "0 drifted" in run("stripe_reconcile")  # idempotent
+
+
+def test_a_late_older_event_cannot_undo_a_reconcile(stripe_enabled, shopper, member,
+                                                    basic_price, client):
+    member = subscribe(stripe_enabled, shopper, member, RENEWAL_FAILS_CARD)
+    sub_id = member.stripe_subscription_id
+    t0 = SubscriptionState.objects.get(subscription_id=sub_id).last_event_created
+    lose_webhooks(stripe_enabled)
+    stripe_enabled.advance(45 * DAY)
+    assert status_in_stripe(stripe_enabled, sub_id) == "unpaid"
+    assert "removed from group Gold" in run("stripe_reconcile")
+    assert groups_of(member) == []
+
+    # A past_due event from before the repair (T0 + 5), delayed, arrives now.
+    snapshot = stripe_enabled.client.v1.subscriptions.retrieve(sub_id).to_dict(for_json=True)
+    snapshot["status"] = "past_due"
+    late = make_event(snapshot, created=t0 + 5, event_id="evt_late_past_due")
+    response = post_event(client, late, stripe_enabled.webhook_secret)
+
+    assert response.status_code == 200, response.content
+    assert groups_of(member) == []  # Stripe, asked again, still says unpaid
+    assert fresh(member).stripe_subscription_id is None
+    state = SubscriptionState.objects.get(subscription_id=sub_id)
+    assert state.status == "unpaid"
+    assert "fetched from Stripe again" in WebhookEvent.objects.get(
+        event_id="evt_late_past_due").error
+
+
+def test_reconcile_reports_a_database_error_and_goes_on(stripe_enabled, shopper, member,
+                                                        basic_price, other_member):
+    _, gold = basic_price
+    member = subscribe(stripe_enabled, shopper, member)
+    sub_id = member.stripe_subscription_id
+    # Drift reconcile cannot repair: another member holds the subscription ID (unique).
+    Membership.objects.filter(member=member).delete()
+    Member.objects.filter(pk=member.pk).update(stripe_subscription_id=None)
+    Member.objects.filter(pk=other_member.pk).update(stripe_subscription_id=sub_id)
+    # A member checked after it, whose drift can be repaired.
+    customer = stripe_enabled.client.v1.customers.create(params={"email": "third@example.com"})
+    third = Member.objects.create_user("third@example.com", "third-pass-123",
+                                       stripe_customer_id=customer.id)
+    Membership.objects.create(member=third, group=gold, source="stripe",
+                              stripe_subscription_id="sub_long_gone")
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"1 member\(s\) could not be reconciled"):
+        call_command("stripe_reconcile", stdout=out, stderr=err)
+
+    assert (f"member {member.pk} (member@example.com) error: Database error while "
+            "reconciling (IntegrityError)") in err.getvalue()
+    assert f"member {third.pk} (third@example.com) changed:" in out.getvalue()
+    assert "removed from group Gold (no active subscription)" in out.getvalue()
+    assert "1 error(s)" in out.getvalue()
+    assert groups_of(third) == []
+    assert groups_of(member) == []  # rolled back, nothing half done
+    assert fresh(other_member).stripe_subscription_id == sub_id
 
 
 def test_reconcile_repairs_a_hand_deleted_membership(stripe_enabled, shopper, member,

@@ -188,6 +188,27 @@ def test_another_subscription_does_not_clobber_the_held_one(customer, groups):
     assert group_names(customer) == ["Silver"]
 
 
+def test_a_second_subscription_is_stored_ignored_and_flagged(customer, groups, caplog):
+    send(created=T0, sub_id="sub_first", prices=["price_gold"])
+    with caplog.at_level("WARNING", logger="payments.sync"):
+        second = send("customer.subscription.created", created=T0 + 1, sub_id="sub_second",
+                      prices=["price_silver"])
+
+    assert second.result == "ignored"
+    stored = WebhookEvent.objects.get(event_id=second.event.event_id)
+    assert (stored.status, stored.member) == ("ignored", customer)
+    assert "second subscription sub_second" in stored.error
+    assert "not granted; cancel it in Stripe" in stored.error
+    warnings = [r for r in caplog.records if r.name == "payments.sync"]
+    assert [r.levelname for r in warnings] == ["WARNING"]
+    line = warnings[0].getMessage()
+    assert f"member={customer.pk}" in line
+    assert "subscription=sub_second held=sub_first outcome=not_granted" in line
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id == "sub_first"  # never auto-canceled or granted
+    assert group_names(customer) == ["Gold"]
+
+
 def test_deleting_an_old_subscription_leaves_the_new_one(customer, groups):
     send("customer.subscription.deleted", created=T0, sub_id="sub_old", status="canceled")
     send(created=T0 + 1, sub_id="sub_new", prices=["price_gold"])

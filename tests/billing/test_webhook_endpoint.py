@@ -36,6 +36,19 @@ def customer(member):
     return member
 
 
+def error_of(response, status: int, code: str) -> str:
+    """The message of a webhook error answer, after checking it is the API's failure envelope."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"errors", "x-rcms-request-id"}
+    assert body["x-rcms-request-id"] == response["x-rcms-request-id"]
+    assert len(body["errors"]) == 1
+    error = body["errors"][0]
+    assert set(error) == {"code", "message"}
+    assert error["code"] == code
+    return error["message"]
+
+
 def assert_nothing_changed(member: Member) -> None:
     assert WebhookEvent.objects.count() == 0
     assert SubscriptionState.objects.count() == 0
@@ -88,29 +101,27 @@ def test_no_login_and_no_csrf_token_needed(stripe_settings, customer, gold):
 @pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
 def test_only_post(client, stripe_settings, method):
     response = getattr(client, method)(WEBHOOK_PATH)
-    assert response.status_code == 405
-    assert "error" in response.json()
+    assert error_of(response, 405, "method_not_allowed") == "Method not allowed; Stripe sends POST."
+    assert response["Allow"] == "POST"
 
 
 def test_missing_signature_header(client, stripe_settings, customer, gold):
     response = post_event(client, make_event(make_subscription()), header="")
-    assert response.status_code == 400
-    assert response.json() == {"error": "Missing Stripe-Signature header."}
+    assert error_of(response, 400, "bad_request") == "Missing Stripe-Signature header."
     assert_nothing_changed(customer)
 
 
 @pytest.mark.parametrize("header", ["garbage", "t=abc,v1=00", "t=123", "v1=deadbeef"])
 def test_malformed_signature_header(client, stripe_settings, customer, gold, header):
     response = post_event(client, make_event(make_subscription()), header=header)
-    assert response.status_code == 400
-    assert "Malformed Stripe-Signature" in response.json()["error"]
+    assert "Malformed Stripe-Signature" in error_of(response, 400, "bad_request")
     assert_nothing_changed(customer)
 
 
 def test_bad_signature(client, stripe_settings, customer, gold):
     response = post_event(client, make_event(make_subscription()), "whsec_somebody_else")
-    assert response.status_code == 400
-    assert response.json()["error"] == "No signature matches a configured webhook secret."
+    assert error_of(response, 400, "bad_request") == (
+        "No signature matches a configured webhook secret.")
     assert_nothing_changed(customer)
 
 
@@ -126,16 +137,14 @@ def test_body_changed_after_signing(client, stripe_settings, customer, gold):
 def test_timestamp_too_old(client, stripe_settings, customer, gold):
     response = post_event(client, make_event(make_subscription()),
                           timestamp=int(time.time()) - 301)
-    assert response.status_code == 400
-    assert response.json()["error"] == "Signature timestamp is too old."
+    assert error_of(response, 400, "bad_request") == "Signature timestamp is too old."
     assert_nothing_changed(customer)
 
 
 def test_timestamp_in_the_future(client, stripe_settings, customer, gold):
     response = post_event(client, make_event(make_subscription()),
-                          timestamp=int(time.time()) + 301)
-    assert response.status_code == 400
-    assert response.json()["error"] == "Signature timestamp is in the future."
+                          timestamp=int(time.time()) + 305)  # margin: the clock moves on
+    assert error_of(response, 400, "bad_request") == "Signature timestamp is in the future."
     assert_nothing_changed(customer)
 
 
@@ -158,22 +167,111 @@ def test_timestamp_within_tolerance_both_ways(client, stripe_settings, customer,
         (b'{"id": "evt_1", "type": "customer.subscription.updated"}',
          "Event has no created timestamp."),
         (b'{"id": "evt_1", "type": "customer.subscription.updated", "created": 1, "data": {}}',
-         "Event has no data.object subscription."),
+         "Event has no data.object subscription (an id sub_…)."),
     ],
 )
 def test_malformed_body(client, stripe_settings, customer, body, error):
     response = post_event(client, body)
-    assert response.status_code == 400
-    assert response.json() == {"error": error}
+    assert error_of(response, 400, "bad_request") == error
     assert_nothing_changed(customer)
+
+
+def _bad(path: tuple, value) -> dict:
+    """A subscription event with one field at ``path`` set to ``value`` (signed as is)."""
+    event = make_event(make_subscription())
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        # Python cannot turn it into a datetime: was an HTML 500.
+        (_bad(("created",), 10**12), "Event created timestamp is out of range."),
+        (_bad(("created",), 0), "Event created timestamp is out of range."),
+        (_bad(("created",), -5), "Event created timestamp is out of range."),
+        # Longer than the columns: PostgreSQL's DataError was answered as a false 503.
+        (_bad(("id",), "evt_" + "x" * 252), "Event id is longer than 255 characters."),
+        (_bad(("type",), "customer." + "x" * 247), "Event type is longer than 255 characters."),
+        (_bad(("id",), 12345), "Event has no id."),
+        # The subscription's ID: was stored failed with a 500.
+        (_bad(("data", "object", "id"), "sub_" + "x" * 252),
+         "Event has no data.object subscription (an id sub_…)."),
+        (_bad(("data", "object", "id"), "in_123"),
+         "Event has no data.object subscription (an id sub_…)."),
+        # Shapes the sync cannot read: was an AttributeError stored failed.
+        (_bad(("data", "object", "items"), "nope"),
+         "data.object.items is not a list object with data."),
+        (_bad(("data", "object", "items"), {"object": "list", "data": "nope"}),
+         "data.object.items is not a list object with data."),
+        (_bad(("data", "object", "items", "data"), ["nope"]),
+         "data.object.items.data holds something not an item."),
+        (_bad(("data", "object", "items", "data", 0, "price"), {"object": "price"}),
+         "A subscription item has no price id."),
+        (_bad(("data", "object", "items", "data", 0, "current_period_end"), 10**12),
+         "A subscription item's current_period_end is not a time."),
+        # Was stored as the customer ID "5".
+        (_bad(("data", "object", "customer"), 5),
+         "data.object.customer is not a customer id (cus_…)."),
+        (_bad(("data", "object", "customer"), {"id": 5}),
+         "data.object.customer is not a customer id (cus_…)."),
+        (_bad(("data", "object", "status"), ["active"]),
+         "data.object.status is not a subscription status."),
+        (_bad(("data", "object", "metadata"), "member 1"),
+         "data.object.metadata is not an object."),
+    ],
+    ids=lambda value: "" if isinstance(value, dict) else None,
+)
+def test_signed_event_with_an_impossible_field_is_refused(client, stripe_settings, customer,
+                                                          gold, event, error):
+    response = post_event(client, event)
+    assert error_of(response, 400, "bad_request") == error
+    assert_nothing_changed(customer)
+
+
+def test_customer_as_an_object_is_accepted(client, stripe_settings, customer, gold):
+    event = _bad(("data", "object", "customer"), {"id": "cus_unit1", "object": "customer"})
+    assert post_event(client, event).json() == {"received": True, "status": "processed"}
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id == "sub_unit1"
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "reason"),
+    [
+        (lambda c: post_event(c, make_event(make_subscription()), "whsec_somebody_else"),
+         400, "No signature matches a configured webhook secret."),
+        (lambda c: c.get(WEBHOOK_PATH, HTTP_STRIPE_SIGNATURE="t=1,v1=abc"),
+         405, "Method not allowed; Stripe sends POST."),
+        (lambda c: post_event(c, b'{"padding": "' + b"p" * 3000 + b'"}'),
+         413, "Body larger than 2048 bytes."),
+    ],
+    ids=["bad-signature", "get", "too-large"],
+)
+@override_settings(STRIPE_WEBHOOK_MAX_BODY_BYTES=2048)
+def test_a_refused_delivery_logs_one_warning_line(client, stripe_settings, customer, gold,
+                                                  caplog, send, status, reason):
+    with caplog.at_level("INFO", logger="payments.webhooks"):
+        response = send(client)
+    assert response.status_code == status
+    records = [r for r in caplog.records if r.name == "payments.webhooks"]
+    assert [r.levelname for r in records] == ["WARNING"]
+    line = records[0].getMessage()
+    assert f'webhook_refused status={status} reason="{reason}" outcome=refused' in line
+    assert "duration_ms=" in line
+    for leak in (UNIT_WEBHOOK_SECRET, "whsec_", "sk_test", "v1=", "t=1", "padding",
+                 "sub_unit1", "cus_unit1"):
+        assert leak not in line
 
 
 def test_no_secret_configured(client, stripe_settings, customer, gold):
     stripe_settings.webhook_secret = ""
     stripe_settings.save()
     response = post_event(client, make_event(make_subscription()))
-    assert response.status_code == 400
-    assert response.json()["error"] == "No webhook signing secret is configured."
+    assert error_of(response, 400, "bad_request") == "No webhook signing secret is configured."
     assert_nothing_changed(customer)
 
 
@@ -182,8 +280,7 @@ def test_body_too_large(client, stripe_settings, customer, gold):
     subscription = make_subscription()
     subscription["metadata"]["padding"] = "x" * 4096
     response = post_event(client, make_event(subscription))
-    assert response.status_code == 413
-    assert "larger than 2048 bytes" in response.json()["error"]
+    assert error_of(response, 413, "payload_too_large") == "Body larger than 2048 bytes."
     assert_nothing_changed(customer)
 
 
@@ -284,8 +381,8 @@ def test_failure_rolls_back_answers_500_and_retry_processes_again(
     event = make_event(make_subscription())
 
     response = post_event(client, event)
-    assert response.status_code == 500
-    assert "error" in response.json()
+    assert error_of(response, 500, "internal_server_error") == (
+        "Processing failed; Stripe will retry.")
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "failed"
     assert stored.attempts == 1
@@ -314,8 +411,8 @@ def test_database_outage_answers_503(client, stripe_settings, monkeypatch):
     # The database itself goes away (Django's connection, not our code, is replaced).
     monkeypatch.setattr(connections["default"], "cursor", unavailable)
     response = post_event(client, make_event(make_subscription()))
-    assert response.status_code == 503
-    assert response.json() == {"error": "Database unavailable; retry later."}
+    assert error_of(response, 503, "service_unavailable") == "Database unavailable; retry later."
+    assert response["Retry-After"] == "30"
 
 
 def test_secrets_never_in_the_answer(client, stripe_settings):

@@ -15,7 +15,7 @@ import time
 import pytest
 import schemathesis
 from django.core.management import call_command
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -73,22 +73,23 @@ SIGN_IN = {1: cookie_auth, 2: token_auth}
 ENDS_THE_SESSION = {"logout"}
 
 
-def fuzz_operation(operation, api_id: int, client, auth: dict, deadline: float) -> int:
-    """Up to MAX_EXAMPLES generated cases for one operation; returns how many ran."""
+def fuzz_operation(operation, api_id: int, client, auth: dict, deadline: float, *,
+                   stripe_off: bool = True) -> list[int]:
+    """Up to MAX_EXAMPLES generated cases for one operation; returns their status codes."""
     ends_session = operation.path.rstrip("/").rsplit("/", 1)[-1] in ENDS_THE_SESSION
-    # With Stripe off, the payment operations answer 503 by design (checked below).
-    needs_stripe = "/stripe/" in operation.path
-    ran = 0
+    # With Stripe off, the payment operations answer 503 by design (checked below);
+    # with Stripe on, a 503 is a failure like any other 5xx.
+    may_be_off = stripe_off and "/stripe/" in operation.path
+    statuses: list[int] = []
 
     @FUZZ_SETTINGS
     @given(case=operation.as_strategy())
     def check(case):
-        nonlocal ran
         if time.monotonic() > deadline:
             return
         response = case.call(headers=dict(auth["headers"]), cookies=dict(auth["cookies"]))
-        ran += 1
-        if needs_stripe and response.status_code == 503:
+        statuses.append(response.status_code)
+        if may_be_off and response.status_code == 503:
             assert response.json()["errors"][0]["code"] == "service_unavailable"
             case.validate_response(response, checks=[response_schema_conformance])
         else:
@@ -97,17 +98,22 @@ def fuzz_operation(operation, api_id: int, client, auth: dict, deadline: float) 
             auth.update(SIGN_IN[api_id](client))
 
     check()
-    return ran
+    return statuses
+
+
+def api_operations(api_id: int) -> list:
+    schema = schemathesis.openapi.from_wsgi(f"/rcms-api/{api_id}/openapi.json", application)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert operations, "the document lists no operations"
+    return operations
 
 
 def fuzz_api(api_id: int, client) -> dict[str, int]:
     """Run every operation of one API; returns how many cases each operation ran."""
-    schema = schemathesis.openapi.from_wsgi(f"/rcms-api/{api_id}/openapi.json", application)
     auth = SIGN_IN[api_id](client)
     deadline = time.monotonic() + 60  # a time budget per API on top of max_examples
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert operations, "the document lists no operations"
-    return {op.label: fuzz_operation(op, api_id, client, auth, deadline) for op in operations}
+    return {op.label: len(fuzz_operation(op, api_id, client, auth, deadline))
+            for op in api_operations(api_id)}
 
 
 @pytest.mark.parametrize("api_id", [1, 2])
@@ -246,3 +252,133 @@ def test_random_signed_bodies_never_5xx(client, webhook_target):
                               content_type="application/json",
                               HTTP_STRIPE_SIGNATURE=signature_header(body, SECRET))
     assert response.json()["status"] == "processed"
+
+
+# --- The webhook: signed events with one extreme or wrongly shaped field -------------------
+#
+# Each generated event is the member's own subscription moving from Gold to Silver, with
+# at least one field broken the way no Stripe event ever is. Signed with the right secret,
+# it passes verification, so only the parser and the sync stand between it and a 500 or a
+# half-applied change. Every class of breakage is its own test, so each reports its own
+# smallest failing input.
+
+BEYOND_YEAR_9999 = 253402300800
+FUZZ_EXAMPLES = 40
+
+long_texts = st.text(min_size=256, max_size=400)  # longer than any column holding them
+long_but_storable = st.text(min_size=200, max_size=255)
+not_strings = st.one_of(st.integers(), st.lists(st.text(max_size=5), max_size=3),
+                        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+                        st.booleans(), st.none())
+wrong_shapes = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.text(max_size=20),
+                         st.lists(st.integers(), max_size=3), st.booleans(),
+                         st.floats(allow_nan=False))
+
+BREAKAGES: dict[str, st.SearchStrategy] = {
+    # (path into the event, value): the field replaced.
+    "created": st.tuples(st.just(("created",)), st.one_of(
+        st.integers(min_value=BEYOND_YEAR_9999, max_value=2**70),
+        st.integers(min_value=-(2**70), max_value=-1),
+        st.sampled_from([2**63, -(2**63) - 1, 10**30]),
+        st.floats(), st.booleans(), st.just(1.7e9),
+    )),
+    "id": st.tuples(st.just(("id",)), st.one_of(long_texts, not_strings, st.just(""))),
+    "type": st.tuples(st.just(("type",)), st.one_of(long_texts, not_strings, st.just(""))),
+    "customer": st.tuples(st.just(("data", "object", "customer")), st.one_of(
+        st.integers(), st.lists(st.text(max_size=8), min_size=1, max_size=3),
+        st.builds(lambda v: {"id": v}, st.integers() | st.lists(st.integers(), max_size=2)),
+    )),
+    "items": st.tuples(st.just(("data", "object", "items")), st.one_of(
+        wrong_shapes,
+        st.builds(lambda data: {"object": "list", "data": data}, st.one_of(
+            wrong_shapes, st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+            st.lists(wrong_shapes | st.none(), min_size=1, max_size=3),
+        )),
+    )),
+    "price": st.tuples(st.just(("data", "object", "items", "data", 0, "price")), st.one_of(
+        st.integers(), st.lists(st.text(max_size=8), max_size=3), st.booleans(),
+        st.just({"object": "price"}),
+        st.builds(lambda v: {"id": v, "object": "price"},
+                  st.integers() | st.lists(st.text(max_size=5), max_size=2) | long_texts),
+    )),
+    "period_end": st.tuples(st.just(("data", "object", "items", "data", 0,
+                                     "current_period_end")), st.one_of(
+        st.integers(min_value=BEYOND_YEAR_9999, max_value=2**70),
+        st.integers(min_value=-(2**70), max_value=-1),
+        st.text(min_size=1, max_size=10).filter(lambda s: not s.strip().isdigit()),
+        st.lists(st.integers(), max_size=2), st.floats(allow_nan=True),
+    )),
+    "status": st.tuples(st.just(("data", "object", "status")), st.one_of(
+        st.integers(), st.lists(st.text(max_size=8), min_size=1, max_size=2),
+        st.dictionaries(st.text(max_size=5), st.integers(), min_size=1, max_size=2),
+    )),
+}
+
+
+def gold_to_silver_event(event_id: str, event_type: str) -> dict:
+    subscription = make_subscription("sub_unit1", customer="cus_unit1",
+                                     prices=["price_silver"])
+    return make_event(subscription, type=event_type, event_id=event_id)
+
+
+def replace(event: dict, path: tuple, value) -> dict:
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+def billing_state() -> tuple:
+    return (
+        *state(),
+        sorted(SubscriptionState.objects.values_list("subscription_id", "status", "deleted")),
+    )
+
+
+@pytest.fixture
+def silver_group(webhook_target):
+    return MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver")
+
+
+def test_the_unbroken_event_would_move_the_member_to_silver(client, webhook_target,
+                                                            silver_group):
+    """The control: without a breakage the same event is applied, so a change would show."""
+    body = json.dumps(gold_to_silver_event("evt_control", "customer.subscription.updated"))
+    response = client.generic("POST", "/direct/stripe/webhook/", body.encode(),
+                              content_type="application/json",
+                              HTTP_STRIPE_SIGNATURE=signature_header(body.encode(), SECRET))
+    assert response.status_code == 200
+    assert sorted(Membership.objects.values_list("group__name", flat=True)) == ["Silver"]
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_signed_events_with_an_extreme_field_are_refused_without_a_trace(
+        client, webhook_target, silver_group, breakage):
+    from django.db import transaction
+
+    client.raise_request_exception = False  # a crash is a 500 to report, with its input
+    before = billing_state()
+    noise_ids = st.one_of(st.just("evt_extreme"), long_but_storable)
+
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(broken=BREAKAGES[breakage], event_id=noise_ids,
+           event_type=st.sampled_from(["customer.subscription.created",
+                                       "customer.subscription.updated",
+                                       "customer.subscription.deleted"]))
+    def extreme(broken, event_id, event_type):
+        path, value = broken
+        event = replace(gold_to_silver_event(event_id, event_type), path, value)
+        body = json.dumps(event).encode()
+        note(f"{breakage} = {value!r:.300}; event id {event_id!r:.60}; type {event_type}")
+        # Each example rolls back, so one bad example cannot make the next one fail too.
+        with transaction.atomic():
+            response = client.generic("POST", "/direct/stripe/webhook/", body,
+                                      content_type="application/json",
+                                      HTTP_STRIPE_SIGNATURE=signature_header(body, SECRET))
+            assert response.status_code < 500, (response.status_code, response.content)
+            assert billing_state() == before, "a malformed event was stored or applied"
+            transaction.set_rollback(True)
+
+    extreme()

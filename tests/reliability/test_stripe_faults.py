@@ -191,7 +191,9 @@ def test_webhook_tie_with_stripe_failing_answers_500_then_the_retry_applies(
     failed = post_event(client, tie, stripe_enabled.webhook_secret)
 
     assert failed.status_code == 500, failed.content  # Stripe retries a 5xx
-    assert failed.json() == {"error": "Processing failed; Stripe will retry."}
+    assert failed.json()["errors"] == [
+        {"code": "internal_server_error", "message": "Processing failed; Stripe will retry."}
+    ]
     row = WebhookEvent.objects.get(event_id=tie["id"])
     assert (row.status, row.attempts) == ("failed", 1)
     assert "sk_test" not in row.error

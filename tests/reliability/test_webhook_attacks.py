@@ -174,7 +174,9 @@ def test_attack_is_refused_and_changes_nothing(client, subscribed, attack):
     response = send(client)
 
     assert response.status_code == status, response.content
-    assert set(response.json()) == {"error"}
+    body = response.json()  # the API's failure envelope, one error
+    assert set(body) == {"errors", "x-rcms-request-id"}
+    assert [set(error) for error in body["errors"]] == [{"code", "message"}]
     assert UNIT_WEBHOOK_SECRET not in response.content.decode()
     assert snapshot(subscribed) == before
 
@@ -223,7 +225,8 @@ def test_old_secret_passes_during_the_roll_and_fails_after_it(client, subscribed
     late = post_event(client, deletion(), OLD_SECRET)
 
     assert late.status_code == 400
-    assert late.json() == {"error": "No signature matches a configured webhook secret."}
+    assert late.json()["errors"] == [{
+        "code": "bad_request", "message": "No signature matches a configured webhook secret."}]
     assert snapshot(subscribed) == before
     assert post_event(client, deletion(), UNIT_WEBHOOK_SECRET).json()["status"] == "processed"
     subscribed.refresh_from_db()
