@@ -44,18 +44,17 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(token: str) -> str:
-    try:
-        return fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise DecryptionError(
-            "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
-        ) from exc
+    return _with_keys(fernet().decrypt, token)
 
 
 def rotate(token: str) -> str:
     """Re-encrypt a token with the first (newest) key."""
+    return _with_keys(fernet().rotate, token)
+
+
+def _with_keys(operation, token: str) -> str:
     try:
-        return fernet().rotate(token.encode()).decode()
+        return operation(token.encode()).decode()
     except InvalidToken as exc:
         raise DecryptionError(
             "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY."

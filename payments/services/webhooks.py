@@ -239,10 +239,12 @@ def _ignore_reason(event: dict, config: StripeSettings) -> str | None:
     return None
 
 
-def process_event(event: dict, *, force: bool = False) -> Outcome:
+def process_event(
+    event: dict, *, force: bool = False, config: StripeSettings | None = None
+) -> Outcome:
     """Store and apply one verified event, exactly once. ``force`` re-runs a stored one."""
     started = time.monotonic()
-    outcome = _process(event, force=force)
+    outcome = _process(event, force=force, config=config or StripeSettings.load())
     row = outcome.event
     # One structured line per delivery: what, whom, how it ended, how long. No secrets.
     logger.log(
@@ -254,12 +256,11 @@ def process_event(event: dict, *, force: bool = False) -> Outcome:
     return outcome
 
 
-def _process(event: dict, *, force: bool) -> Outcome:
+def _process(event: dict, *, force: bool, config: StripeSettings) -> Outcome:
     if not force:
         known = WebhookEvent.objects.filter(event_id=event["id"]).first()
         if known is not None and known.status != WebhookEvent.Status.FAILED:
             return Outcome("duplicate", known)
-    config = StripeSettings.load()
     try:
         with transaction.atomic():
             row = _claim(event, force=force)
@@ -331,7 +332,7 @@ def receive(body: bytes, signature_header: str | None) -> Outcome:
     """Verify a delivery and process it. Raises WebhookRejected for refusals."""
     config = StripeSettings.load()
     event = verify(body, signature_header, config.webhook_secrets())
-    return process_event(event)
+    return process_event(event, config=config)  # loaded once per delivery
 
 
 def reprocess_event(event: WebhookEvent) -> WebhookEvent:
