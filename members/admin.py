@@ -87,9 +87,15 @@ class MemberAdmin(UserAdmin):
                 )
             },
         ),
+        ("Status", {"fields": ("is_active", "is_staff")}),
         (
-            "Permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            # Django's staff permissions, not member groups: folded away so the two
+            # kinds of "group" are not mistaken for each other.
+            "Admin permissions",
+            {
+                "classes": ("collapse",),
+                "fields": ("is_superuser", "groups", "user_permissions"),
+            },
         ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
