@@ -124,10 +124,18 @@ def quiet_emulator(live_stack):
     set_emulator_deliveries(live_stack, True)
 
 
+def order_ids(cases) -> list[str]:
+    """Readable test ids, e.g. ``created-deleted-updated-parallel-same-second``."""
+    return [
+        f"{'-'.join(t.rsplit('.', 1)[1] for t in order)}-"
+        f"{'parallel' if concurrently else 'serial'}{'-same-second' if tie else ''}"
+        for order, concurrently, tie in cases
+    ]
+
+
 @pytest.mark.parametrize(
     ("order", "concurrently", "tie"), LIFECYCLE_ORDERS,
-    ids=[f"{'-'.join(t.rsplit('.', 1)[1] for t in o)}-{'parallel' if c else 'serial'}"
-         f"{'-same-second' if tie else ''}" for o, c, tie in LIFECYCLE_ORDERS],
+    ids=order_ids(LIFECYCLE_ORDERS),
 )
 def test_created_updated_deleted_in_any_order_end_deleted(
     live_stack, pool, prices, quiet_emulator, order, concurrently, tie
@@ -172,8 +180,7 @@ UPGRADE_ORDERS = [
 
 @pytest.mark.parametrize(
     ("order", "concurrently", "tie"), UPGRADE_ORDERS,
-    ids=[f"{'-'.join(t.rsplit('.', 1)[1] for t in o)}-{'parallel' if c else 'serial'}"
-         f"{'-same-second' if tie else ''}" for o, c, tie in UPGRADE_ORDERS],
+    ids=order_ids(UPGRADE_ORDERS),
 )
 def test_created_and_upgrade_in_any_order_end_on_the_new_price(
     live_stack, pool, prices, quiet_emulator, order, concurrently, tie
