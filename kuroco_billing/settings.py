@@ -180,6 +180,8 @@ STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="")
 STRIPE_TIMEOUT_SECONDS: float = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_NETWORK_RETRIES: int = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+# A Stripe call inside a database transaction raises (tests turn this on).
+STRIPE_FORBID_CALLS_IN_TRANSACTION = False
 STRIPE_WEBHOOK_MAX_BODY_BYTES: int = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
 
 # --- The front-end API (/rcms-api/) --------------------------------------------

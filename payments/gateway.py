@@ -16,6 +16,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.db import connections
 
 from .models import StripeSettings
 
@@ -33,6 +34,15 @@ class StripeError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class StripeCallInTransaction(RuntimeError):
+    """A Stripe call was made while a database transaction was open (a design error).
+
+    Raised only where ``STRIPE_FORBID_CALLS_IN_TRANSACTION`` is on (the test
+    settings), so that every test checks the rule: record the intent, commit,
+    call Stripe, then re-lock and apply.
+    """
 
 
 class StripeNotConfigured(StripeError):
@@ -129,6 +139,28 @@ def _translate(exc: stripe.StripeError) -> StripeError:
     return StripeUnavailable("Stripe is not available right now. Try again later.")
 
 
+def _open_transaction() -> str | None:
+    """The alias of a database with a transaction of ours open, if any.
+
+    The atomic blocks a test case wraps around each test are not ours: Django
+    marks them ``_from_testcase``.
+    """
+    for conn in connections.all(initialized_only=True):
+        if any(not block._from_testcase for block in conn.atomic_blocks):
+            return conn.alias
+    return None
+
+
+def _refuse_inside_transaction(method: str, resource: str) -> None:
+    if not getattr(settings, "STRIPE_FORBID_CALLS_IN_TRANSACTION", False):
+        return
+    alias = _open_transaction()
+    if alias is not None:
+        raise StripeCallInTransaction(
+            f"Stripe call {method} {resource} inside a transaction on database {alias!r}."
+        )
+
+
 def _call(
     method: str,
     resource: str,
@@ -142,6 +174,7 @@ def _call(
     ``member_id`` (when the call is made for a member) goes into the log line, so
     an operator can follow one member's calls.
     """
+    _refuse_inside_transaction(method, resource)
     api = client(config)
     started = time.monotonic()
     outcome, status, request_id = "ok", None, None

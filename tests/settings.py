@@ -22,3 +22,5 @@ STORAGES["staticfiles"] = {  # noqa: F405
 }
 # Fast hashing: tests create many members.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Every test checks the rule "no Stripe call while a transaction is open".
+STRIPE_FORBID_CALLS_IN_TRANSACTION = os.environ.get("KB_STRIPE_GUARD", "1") == "1"

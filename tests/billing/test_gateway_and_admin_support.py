@@ -227,3 +227,23 @@ def test_reconcile_member_reports_and_repairs(stripe_enabled, basic_price, membe
     assert member.stripe_subscription_id == sub_id
     assert [g.name for g in member.member_groups.all()] == ["Gold"]
     assert reconcile_member(member).changes == []
+
+
+# --- no Stripe call while a transaction is open ------------------------------------
+
+def test_a_stripe_call_inside_a_transaction_is_refused(stripe_enabled):
+    from django.db import transaction
+
+    with pytest.raises(gateway.StripeCallInTransaction, match="GET /v1/account"), \
+            transaction.atomic():
+        gateway.retrieve_account()
+    # Outside any transaction of ours (the test's own wrapping one does not count).
+    assert gateway.retrieve_account()["id"].startswith("acct_")
+
+
+def test_the_test_cases_own_transaction_does_not_count(stripe_settings, emulator, settings):
+    # pytest-django's ``db`` wraps the test in an atomic block marked _from_testcase.
+    settings.STRIPE_API_BASE = emulator.url
+    stripe_settings.secret_key = emulator.secret_key
+    stripe_settings.save()
+    assert gateway.retrieve_account()["id"].startswith("acct_")
