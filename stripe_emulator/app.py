@@ -15,7 +15,7 @@ import socket
 import threading
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -24,6 +24,7 @@ from .context import Ctx
 from .errors import StripeError, invalid, unrecognized_url
 from .expand import expand
 from .faults import MODES, Fault, Faults
+from .limits import MAX_BODY_BYTES, body_too_large
 from .params import decode, get_list
 from .resources import ALL_ROUTES
 from .state import Store, random_token
@@ -62,6 +63,12 @@ def _number(data: dict[str, Any], name: str, default: float, *, maximum: float) 
     return value
 
 
+class BoundedRequest(Request):
+    """A request whose body is refused (413) past MAX_BODY_BYTES, before it is parsed."""
+
+    max_content_length = MAX_BODY_BYTES
+
+
 class EmulatorApp:
     def __init__(self, store: Store, dispatcher: Dispatcher, faults: Faults, *,
                  secret_key: str, publishable_key: str) -> None:
@@ -91,7 +98,7 @@ class EmulatorApp:
     # -- WSGI --------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
+        request = BoundedRequest(environ)
         response = self.dispatch(request)
         return response(environ, start_response)
 
@@ -123,6 +130,11 @@ class EmulatorApp:
             return target(request, **args)
         except StripeError as exc:
             return self.error(exc, request_id)
+        except RequestEntityTooLarge:
+            return self.error(body_too_large(), request_id)
+        except HTTPException as exc:  # e.g. a body werkzeug cannot parse
+            return self.error(StripeError(exc.code or 400, exc.description or exc.name),
+                              request_id)
         except Exception:  # a bug must still answer like Stripe, never hang the client
             log.exception("unhandled error in %s %s", request.method, request.path)
             return self.error(StripeError(500, "An unknown error occurred", type="api_error"),
