@@ -71,8 +71,10 @@ class BoundedRequest(Request):
 
 class EmulatorApp:
     def __init__(self, store: Store, dispatcher: Dispatcher, faults: Faults, *,
-                 secret_key: str, publishable_key: str) -> None:
+                 secret_key: str, publishable_key: str,
+                 allow_remote_webhooks: bool = False) -> None:
         self.store = store
+        self.allow_remote_webhooks = allow_remote_webhooks
         self.dispatcher = dispatcher
         self.faults = faults
         self.secret_key = secret_key
@@ -181,7 +183,8 @@ class EmulatorApp:
                         + list(request.form.items(multi=True)))
         idem_key = request.headers.get("Idempotency-Key") if request.method in (
             "POST", "DELETE") else None
-        ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key)
+        ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key,
+                  allow_remote_webhooks=self.allow_remote_webhooks)
         if not idem_key:
             status, body = self._run(ctx, handler, params, args)
             return self.json(body, status)
