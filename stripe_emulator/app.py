@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import API_VERSION, billing, checkout_page, dashboard
 from .context import Ctx
+from .csrf import cross_site_refusal
 from .errors import StripeError, invalid, unrecognized_url
 from .expand import expand
 from .faults import MODES, Fault, Faults
@@ -28,6 +29,7 @@ from .limits import MAX_BODY_BYTES, body_too_large
 from .params import decode, get_list
 from .resources import ALL_ROUTES
 from .state import Store, random_token
+from .templates import esc
 from .webhooks import Dispatcher
 
 log = logging.getLogger("stripe_emulator")
@@ -123,6 +125,10 @@ class EmulatorApp:
         except HTTPException as exc:  # e.g. a redirect for a trailing slash
             return exc.get_response()  # type: ignore[return-value]
         try:
+            if kind != "api" and request.method not in ("GET", "HEAD"):
+                refusal = cross_site_refusal(request)
+                if refusal:
+                    return self._cross_site(kind, refusal, request_id)
             if kind == "api":
                 return self._api(request, request_id, target, args)
             if kind == "emu":
@@ -143,6 +149,14 @@ class EmulatorApp:
                               request_id)
 
     # -- responses ---------------------------------------------------------------------------
+
+    def _cross_site(self, kind: str, reason: str, request_id: str) -> Response:
+        message = f"Refused a cross-site request: {reason}."
+        log.warning("%s", message)
+        if kind == "emu":
+            return self.error(StripeError(403, message), request_id)
+        return dashboard.html(f'<h1>Forbidden</h1><p class="error" role="alert">{esc(message)}'
+                              "</p>", "Forbidden", 403)
 
     def json(self, body: Any, status: int = 200, request_id: str | None = None) -> Response:
         response = Response(json.dumps(body, indent=2), status=status,
