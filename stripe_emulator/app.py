@@ -24,7 +24,7 @@ from .context import Ctx
 from .csrf import cross_site_refusal
 from .errors import StripeError, invalid, unrecognized_url
 from .expand import expand
-from .faults import MODES, Fault, Faults
+from .faults import BEFORE_ONLY, MODES, STAGES, Fault, Faults
 from .limits import MAX_BODY_BYTES, body_too_large
 from .params import decode, get_list
 from .resources import ALL_ROUTES
@@ -51,6 +51,16 @@ def redact(key: str) -> str:
         return key[:3] + "*" * max(0, len(key) - 3)
     prefix = key[:8] if key[2:3] == "_" else key[:3]
     return prefix + "*" * (len(key) - len(prefix) - 4) + key[-4:]
+
+
+def injected_500() -> StripeError:
+    return StripeError(500, "An unknown error occurred (injected fault).", type="api_error")
+
+
+def saved_under_key(status: int) -> bool:
+    """Which answers Stripe saves under an idempotency key: those of a request whose
+    execution began (success, card errors, 5xx), not validation errors."""
+    return status < 400 or status == 402 or status >= 500
 
 
 def _number(data: dict[str, Any], name: str, default: float, *, maximum: float) -> float:
@@ -114,7 +124,7 @@ class EmulatorApp:
 
     def _dispatch(self, request: Request, request_id: str) -> Response:
         if not request.path.startswith("/_emulator"):
-            fault = self.faults.take(request.method, request.path)
+            fault = self.faults.take(request.method, request.path, "before")
             if fault:
                 return self._fault(request, fault, request_id)
         adapter = self.url_map.bind_to_environ(request.environ)
@@ -199,10 +209,15 @@ class EmulatorApp:
             "POST", "DELETE") else None
         ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key,
                   allow_remote_webhooks=self.allow_remote_webhooks)
-        if not idem_key:
-            status, body = self._run(ctx, handler, params, args)
-            return self.json(body, status)
         cache_key = f"{api_key}|{idem_key}"
+        fault = None
+        if cache_key not in self.store.private["idempotency"]:  # a replay executes nothing
+            fault = self.faults.take(request.method, request.path, "during")
+        if fault and fault.mode == "hang":
+            self.stopping.wait(fault.seconds)  # outside the lock: other calls go on
+        if not idem_key:
+            status, body = self._execute(ctx, handler, params, args, fault)
+            return self._answer(request, fault, status, body)
         signature = {"method": request.method, "path": request.path, "params": params}
         with self.store.transaction():
             cache = self.store.private["idempotency"]
@@ -211,12 +226,12 @@ class EmulatorApp:
                 del cache[key]
             entry = cache.get(cache_key)
             if entry is None:
-                status, body = self._run(ctx, handler, params, args)
-                if status < 400 or status == 402:  # Stripe does not save validation errors
+                status, body = self._execute(ctx, handler, params, args, fault)
+                if saved_under_key(status):
                     cache[cache_key] = {**signature, "status": status, "body": body,
                                         "created": now, "request_id": request_id}
                     self.store.touch()
-                return self.json(body, status)
+                return self._answer(request, fault, status, body)
         if (entry["method"], entry["path"]) != (request.method, request.path):
             raise StripeError(
                 400, "Keys for idempotent requests can only be used for the same endpoint they "
@@ -229,9 +244,26 @@ class EmulatorApp:
                 400, "Keys for idempotent requests can only be used with the same parameters "
                 f"they were first used with. Try using a key other than '{idem_key}' if you "
                 "meant to execute a different request.", type="idempotency_error")
-        response = self.json(entry["body"], entry["status"])
+        response = self._answer(request, None, entry["status"], entry["body"])
         response.headers["Idempotent-Replayed"] = "true"
         response.headers["Original-Request"] = entry["request_id"]
+        return response
+
+    def _execute(self, ctx: Ctx, handler: Any, params: dict[str, Any], args: dict[str, Any],
+                 fault: Fault | None) -> tuple[int, Any]:
+        """Run the endpoint, or fail as it runs when a "during" 500/hang fault says so."""
+        if fault is not None and fault.mode in ("500", "hang"):
+            return 500, injected_500().body(ctx.request_id)
+        return self._run(ctx, handler, params, args)
+
+    def _answer(self, request: Request, fault: Fault | None, status: int,
+                body: Any) -> Response:
+        if fault is not None and fault.mode == "drop":  # the work is done, the answer lost
+            return self._drop(request)
+        response = self.json(body, status)
+        if status >= 500:
+            # Stripe's hint to its SDKs: retrying with this key would only replay the 500.
+            response.headers["Stripe-Should-Retry"] = "false"
         return response
 
     def _run(self, ctx: Ctx, handler: Any, params: dict[str, Any],
@@ -248,6 +280,10 @@ class EmulatorApp:
             return 200, body
         except StripeError as exc:
             return exc.status, exc.body(ctx.request_id)
+        except Exception:  # a bug, after execution began: a 500 saved like Stripe's
+            log.exception("unhandled error in %s", getattr(handler, "__name__", handler))
+            return 500, StripeError(500, "An unknown error occurred",
+                                    type="api_error").body(ctx.request_id)
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -259,13 +295,16 @@ class EmulatorApp:
         if fault.mode == "hang":
             self.stopping.wait(fault.seconds)
         elif fault.mode == "drop":
-            sock = request.environ.get("werkzeug.socket")
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            return Response(b"", status=500)
-        return self.error(StripeError(500, "An unknown error occurred (injected fault).",
-                                      type="api_error"), request_id)
+            return self._drop(request)
+        return self.error(injected_500(), request_id)
+
+    @staticmethod
+    def _drop(request: Request) -> Response:
+        sock = request.environ.get("werkzeug.socket")
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return Response(b"", status=500)
 
     # -- emulator-only endpoints ---------------------------------------------------------------
 
@@ -297,8 +336,13 @@ class EmulatorApp:
             count = int(_number(data, "count", 1, maximum=1_000_000))
             seconds = _number(data, "seconds", 30, maximum=3600)
             method = str(data.get("method") or "").upper() or None
+            stage = str(data.get("stage") or "before")
+            if stage not in STAGES:
+                raise invalid("stage", f"stage must be one of {', '.join(STAGES)}")
+            if stage == "during" and mode in BEFORE_ONLY:
+                raise invalid("mode", f"mode {mode} can only strike before execution")
             self.faults.add(Fault(path=str(data["path"]), mode=mode, count=count,
-                                  method=method, seconds=seconds))
+                                  method=method, seconds=seconds, stage=stage))
         return self.json({"faults": self.faults.list()})
 
     def emu_chaos(self, request: Request, id: str) -> Response:
