@@ -34,6 +34,7 @@ from .webhooks import Dispatcher
 
 log = logging.getLogger("stripe_emulator")
 IDEMPOTENCY_TTL = 24 * 3600
+MAX_IDEMPOTENCY_KEY_LENGTH = 255  # https://docs.stripe.com/api/idempotent_requests
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
     "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
@@ -207,6 +208,10 @@ class EmulatorApp:
                         + list(request.form.items(multi=True)))
         idem_key = request.headers.get("Idempotency-Key") if request.method in (
             "POST", "DELETE") else None
+        if idem_key is not None and len(idem_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise StripeError(400, "Invalid idempotency key: it must be at most "
+                              f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters long.",
+                              type="idempotency_error")
         ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key,
                   allow_remote_webhooks=self.allow_remote_webhooks)
         cache_key = f"{api_key}|{idem_key}"

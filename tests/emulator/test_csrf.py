@@ -38,7 +38,7 @@ def test_another_port_is_another_origin(emulator, stripe_client):
     assert endpoints(stripe_client) == []
 
 
-@pytest.mark.parametrize("path", ["/clock", "/products", "/_emulator/advance",
+@pytest.mark.parametrize("path", ["/clock", "/products", "/c/pay/cs_x", "/_emulator/advance",
                                   "/_emulator/faults"])
 def test_other_forms_and_controls_refuse_cross_site_posts(emulator, path):
     before = emulator.now()

@@ -98,3 +98,11 @@ def test_bad_fault_stages_are_refused(emulator, data):
                              data={"path": "/v1/customers", "mode": "500", **data})
     assert response.status_code == 400
     assert response.json()["error"]["param"] in ("stage", "mode")
+
+
+def test_idempotency_keys_are_at_most_255_characters(emulator, stripe_client):
+    assert create_customer(emulator, "k" * 255).status_code == 200
+    response = create_customer(emulator, "k" * 256)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "idempotency_error"
+    assert len(customers(stripe_client)) == 1

@@ -117,3 +117,19 @@ def test_the_sdk_sees_an_invalid_request_error(stripe_client):
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.customers.create(params={"name": "x" * 5001})
     assert info.value.param == "name"
+
+
+FORM_FIELDS = st.dictionaries(
+    st.sampled_from(["url", "description", "enabled_events", "name", "amount", "currency",
+                     "interval", "days", "enabled", "card_number", "x[y]", "[", "a]b"]),
+    st.one_of(st.text(max_size=30), st.sampled_from(["http://[::1", "1e400", "nan", "-1",
+                                                     "99999999999999999999", "*"])),
+    max_size=6)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/webhooks", "/products", "/clock"]), form=FORM_FIELDS)
+def test_fuzzed_dashboard_forms_never_answer_500(emulator, path, form):
+    response = requests.post(f"{emulator.url}{path}", data=form, timeout=30)
+    assert response.status_code < 500, (form, response.text[:500])

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
 import stripe
 
+from stripe_emulator.keys import DEFAULT_SECRET_KEY
 from stripe_emulator.testing import start_in_thread
 from tests.fixtures.emulator import FAST_WEBHOOKS
 
 from .helpers import Receiver
+from .test_process import REPO, free_port
 
 ALLOWED = [
     "http://127.0.0.1:9/hook",
@@ -109,3 +114,32 @@ def test_delivery_rechecks_the_host(tmp_path, receiver):
     assert to_remote[0]["status"] is None and "not allowed" in to_remote[0]["error"]
     assert [json.loads(r["body"])["type"] for r in receiver.received] == ["customer.created"]
     assert [d["ok"] for d in deliveries if d["endpoint"] == local.id] == [True]
+
+
+@pytest.mark.parametrize(("flag", "accepted"), [([], False), (["--allow-remote-webhooks"], True)])
+def test_the_cli_flag(flag, accepted):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "stripe_emulator", "--port", str(port),
+                             *flag], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                requests.get(url, timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "the CLI did not start"
+                time.sleep(0.1)
+        client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": url},
+                                     max_network_retries=0)
+        if accepted:
+            assert create(client, "https://example.com/hook").url == "https://example.com/hook"
+        else:
+            with pytest.raises(stripe.InvalidRequestError):
+                create(client, "https://example.com/hook")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
