@@ -37,6 +37,8 @@ REMOTE_REFUSED = (
     "and localhost. Start it with --allow-remote-webhooks to send them elsewhere."
 )
 
+NOT_SENT = "not allowed: the host is not loopback (see --allow-remote-webhooks)"
+
 
 def _is_loopback(host: str | None) -> bool:
     """A literal loopback address or the name ``localhost``; never another name."""
@@ -199,8 +201,7 @@ class Dispatcher:
             refusal = url_refusal(endpoint["url"], allow_remote=self.allow_remote,
                                   resolve=True)
             if refusal:
-                status, error = None, "not allowed: the host is not loopback (see "\
-                    "--allow-remote-webhooks)"
+                status, error = None, NOT_SENT
             else:
                 status, error = self._post(endpoint["url"], payload, secret)
             self.store.record_delivery({
