@@ -1,4 +1,5 @@
-"""``python -m stripe_emulator [--host 127.0.0.1] [--port 12111] [--state PATH]``."""
+"""``python -m stripe_emulator [--host 127.0.0.1] [--port 12111] [--state PATH]
+[--allow-remote-webhooks]``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-timeout", type=float, default=5.0)
     parser.add_argument("--chaos-seed", type=int, default=None,
                         help="seed for chaos delivery's shuffling (default: random)")
+    parser.add_argument("--allow-remote-webhooks", action="store_true",
+                        help="also send webhooks to hosts other than loopback and localhost")
     return parser.parse_args(argv)
 
 
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                      publishable_key=args.publishable_key,
                      webhook_max_attempts=args.webhook_max_attempts,
                      webhook_backoff=args.webhook_backoff, webhook_timeout=args.webhook_timeout,
-                     chaos_seed=args.chaos_seed)
+                     chaos_seed=args.chaos_seed,
+                     allow_remote_webhooks=args.allow_remote_webhooks)
     server = serve(emulator, args.host, args.port)
 
     def stop(signum: int, frame: FrameType | None) -> None:

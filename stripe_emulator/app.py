@@ -15,22 +15,26 @@ import socket
 import threading
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import API_VERSION, billing, checkout_page, dashboard
 from .context import Ctx
+from .csrf import cross_site_refusal
 from .errors import StripeError, invalid, unrecognized_url
 from .expand import expand
-from .faults import MODES, Fault, Faults
+from .faults import BEFORE_ONLY, MODES, STAGES, Fault, Faults
+from .limits import MAX_BODY_BYTES, body_too_large
 from .params import decode, get_list
 from .resources import ALL_ROUTES
 from .state import Store, random_token
+from .templates import esc
 from .webhooks import Dispatcher
 
 log = logging.getLogger("stripe_emulator")
 IDEMPOTENCY_TTL = 24 * 3600
+MAX_IDEMPOTENCY_KEY_LENGTH = 255  # https://docs.stripe.com/api/idempotent_requests
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
     "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
@@ -50,6 +54,16 @@ def redact(key: str) -> str:
     return prefix + "*" * (len(key) - len(prefix) - 4) + key[-4:]
 
 
+def injected_500() -> StripeError:
+    return StripeError(500, "An unknown error occurred (injected fault).", type="api_error")
+
+
+def saved_under_key(status: int) -> bool:
+    """Which answers Stripe saves under an idempotency key: those of a request whose
+    execution began (success, card errors, 5xx), not validation errors."""
+    return status < 400 or status == 402 or status >= 500
+
+
 def _number(data: dict[str, Any], name: str, default: float, *, maximum: float) -> float:
     """A finite number from 0 to ``maximum`` (NaN or inf would hang or break a wait)."""
     raw = data.get(name, default)
@@ -62,10 +76,18 @@ def _number(data: dict[str, Any], name: str, default: float, *, maximum: float) 
     return value
 
 
+class BoundedRequest(Request):
+    """A request whose body is refused (413) past MAX_BODY_BYTES, before it is parsed."""
+
+    max_content_length = MAX_BODY_BYTES
+
+
 class EmulatorApp:
     def __init__(self, store: Store, dispatcher: Dispatcher, faults: Faults, *,
-                 secret_key: str, publishable_key: str) -> None:
+                 secret_key: str, publishable_key: str,
+                 allow_remote_webhooks: bool = False) -> None:
         self.store = store
+        self.allow_remote_webhooks = allow_remote_webhooks
         self.dispatcher = dispatcher
         self.faults = faults
         self.secret_key = secret_key
@@ -91,7 +113,7 @@ class EmulatorApp:
     # -- WSGI --------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
+        request = BoundedRequest(environ)
         response = self.dispatch(request)
         return response(environ, start_response)
 
@@ -103,7 +125,7 @@ class EmulatorApp:
 
     def _dispatch(self, request: Request, request_id: str) -> Response:
         if not request.path.startswith("/_emulator"):
-            fault = self.faults.take(request.method, request.path)
+            fault = self.faults.take(request.method, request.path, "before")
             if fault:
                 return self._fault(request, fault, request_id)
         adapter = self.url_map.bind_to_environ(request.environ)
@@ -114,6 +136,10 @@ class EmulatorApp:
         except HTTPException as exc:  # e.g. a redirect for a trailing slash
             return exc.get_response()  # type: ignore[return-value]
         try:
+            if kind != "api" and request.method not in ("GET", "HEAD"):
+                refusal = cross_site_refusal(request)
+                if refusal:
+                    return self._cross_site(kind, refusal, request_id)
             if kind == "api":
                 return self._api(request, request_id, target, args)
             if kind == "emu":
@@ -123,12 +149,25 @@ class EmulatorApp:
             return target(request, **args)
         except StripeError as exc:
             return self.error(exc, request_id)
+        except RequestEntityTooLarge:
+            return self.error(body_too_large(), request_id)
+        except HTTPException as exc:  # e.g. a body werkzeug cannot parse
+            return self.error(StripeError(exc.code or 400, exc.description or exc.name),
+                              request_id)
         except Exception:  # a bug must still answer like Stripe, never hang the client
             log.exception("unhandled error in %s %s", request.method, request.path)
             return self.error(StripeError(500, "An unknown error occurred", type="api_error"),
                               request_id)
 
     # -- responses ---------------------------------------------------------------------------
+
+    def _cross_site(self, kind: str, reason: str, request_id: str) -> Response:
+        message = f"Refused a cross-site request: {reason}."
+        log.warning("%s", message)
+        if kind == "emu":
+            return self.error(StripeError(403, message), request_id)
+        return dashboard.html(f'<h1>Forbidden</h1><p class="error" role="alert">{esc(message)}'
+                              "</p>", "Forbidden", 403)
 
     def json(self, body: Any, status: int = 200, request_id: str | None = None) -> Response:
         response = Response(json.dumps(body, indent=2), status=status,
@@ -169,11 +208,21 @@ class EmulatorApp:
                         + list(request.form.items(multi=True)))
         idem_key = request.headers.get("Idempotency-Key") if request.method in (
             "POST", "DELETE") else None
-        ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key)
-        if not idem_key:
-            status, body = self._run(ctx, handler, params, args)
-            return self.json(body, status)
+        if idem_key is not None and len(idem_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise StripeError(400, "Invalid idempotency key: it must be at most "
+                              f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters long.",
+                              type="idempotency_error")
+        ctx = Ctx(self.store, request.host_url.rstrip("/"), request_id, idem_key,
+                  allow_remote_webhooks=self.allow_remote_webhooks)
         cache_key = f"{api_key}|{idem_key}"
+        fault = None
+        if cache_key not in self.store.private["idempotency"]:  # a replay executes nothing
+            fault = self.faults.take(request.method, request.path, "during")
+        if fault and fault.mode == "hang":
+            self.stopping.wait(fault.seconds)  # outside the lock: other calls go on
+        if not idem_key:
+            status, body = self._execute(ctx, handler, params, args, fault)
+            return self._answer(request, fault, status, body)
         signature = {"method": request.method, "path": request.path, "params": params}
         with self.store.transaction():
             cache = self.store.private["idempotency"]
@@ -182,12 +231,12 @@ class EmulatorApp:
                 del cache[key]
             entry = cache.get(cache_key)
             if entry is None:
-                status, body = self._run(ctx, handler, params, args)
-                if status < 400 or status == 402:  # Stripe does not save validation errors
+                status, body = self._execute(ctx, handler, params, args, fault)
+                if saved_under_key(status):
                     cache[cache_key] = {**signature, "status": status, "body": body,
                                         "created": now, "request_id": request_id}
                     self.store.touch()
-                return self.json(body, status)
+                return self._answer(request, fault, status, body)
         if (entry["method"], entry["path"]) != (request.method, request.path):
             raise StripeError(
                 400, "Keys for idempotent requests can only be used for the same endpoint they "
@@ -200,9 +249,26 @@ class EmulatorApp:
                 400, "Keys for idempotent requests can only be used with the same parameters "
                 f"they were first used with. Try using a key other than '{idem_key}' if you "
                 "meant to execute a different request.", type="idempotency_error")
-        response = self.json(entry["body"], entry["status"])
+        response = self._answer(request, None, entry["status"], entry["body"])
         response.headers["Idempotent-Replayed"] = "true"
         response.headers["Original-Request"] = entry["request_id"]
+        return response
+
+    def _execute(self, ctx: Ctx, handler: Any, params: dict[str, Any], args: dict[str, Any],
+                 fault: Fault | None) -> tuple[int, Any]:
+        """Run the endpoint, or fail as it runs when a "during" 500/hang fault says so."""
+        if fault is not None and fault.mode in ("500", "hang"):
+            return 500, injected_500().body(ctx.request_id)
+        return self._run(ctx, handler, params, args)
+
+    def _answer(self, request: Request, fault: Fault | None, status: int,
+                body: Any) -> Response:
+        if fault is not None and fault.mode == "drop":  # the work is done, the answer lost
+            return self._drop(request)
+        response = self.json(body, status)
+        if status >= 500:
+            # Stripe's hint to its SDKs: retrying with this key would only replay the 500.
+            response.headers["Stripe-Should-Retry"] = "false"
         return response
 
     def _run(self, ctx: Ctx, handler: Any, params: dict[str, Any],
@@ -219,6 +285,10 @@ class EmulatorApp:
             return 200, body
         except StripeError as exc:
             return exc.status, exc.body(ctx.request_id)
+        except Exception:  # a bug, after execution began: a 500 saved like Stripe's
+            log.exception("unhandled error in %s", getattr(handler, "__name__", handler))
+            return 500, StripeError(500, "An unknown error occurred",
+                                    type="api_error").body(ctx.request_id)
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -230,13 +300,16 @@ class EmulatorApp:
         if fault.mode == "hang":
             self.stopping.wait(fault.seconds)
         elif fault.mode == "drop":
-            sock = request.environ.get("werkzeug.socket")
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            return Response(b"", status=500)
-        return self.error(StripeError(500, "An unknown error occurred (injected fault).",
-                                      type="api_error"), request_id)
+            return self._drop(request)
+        return self.error(injected_500(), request_id)
+
+    @staticmethod
+    def _drop(request: Request) -> Response:
+        sock = request.environ.get("werkzeug.socket")
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return Response(b"", status=500)
 
     # -- emulator-only endpoints ---------------------------------------------------------------
 
@@ -268,8 +341,13 @@ class EmulatorApp:
             count = int(_number(data, "count", 1, maximum=1_000_000))
             seconds = _number(data, "seconds", 30, maximum=3600)
             method = str(data.get("method") or "").upper() or None
+            stage = str(data.get("stage") or "before")
+            if stage not in STAGES:
+                raise invalid("stage", f"stage must be one of {', '.join(STAGES)}")
+            if stage == "during" and mode in BEFORE_ONLY:
+                raise invalid("mode", f"mode {mode} can only strike before execution")
             self.faults.add(Fault(path=str(data["path"]), mode=mode, count=count,
-                                  method=method, seconds=seconds))
+                                  method=method, seconds=seconds, stage=stage))
         return self.json({"faults": self.faults.list()})
 
     def emu_chaos(self, request: Request, id: str) -> Response:

@@ -14,6 +14,7 @@ class Ctx:
     base_url: str  # e.g. "http://127.0.0.1:12111", used for Checkout URLs
     request_id: str | None = None
     idempotency_key: str | None = None
+    allow_remote_webhooks: bool = False  # the --allow-remote-webhooks flag
 
     @property
     def request(self) -> dict[str, Any]:

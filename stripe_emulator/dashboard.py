@@ -81,7 +81,8 @@ class Dashboard:
         self.store = app.store
 
     def ctx(self, request: Request) -> Ctx:
-        return Ctx(self.store, request.host_url.rstrip("/"))
+        return Ctx(self.store, request.host_url.rstrip("/"),
+                   allow_remote_webhooks=self.app.allow_remote_webhooks)
 
     # -- home, clock, keys -----------------------------------------------------------------
 

@@ -1,4 +1,9 @@
-"""Injected failures for the next N matching requests: 500, 429, hang, drop."""
+"""Injected failures for the next N matching requests: 500, 429, hang, drop.
+
+A fault strikes at one of two stages. ``before``: the request never reaches execution (an
+edge failure; nothing runs, nothing is saved under its idempotency key). ``during``: the
+endpoint began executing, so the answer is saved under the key and replayed, as on Stripe.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 MODES = ("500", "429", "hang", "drop")
+STAGES = ("before", "during")
+BEFORE_ONLY = ("429",)  # a rate-limited request never starts executing
 
 
 @dataclass
@@ -16,9 +23,11 @@ class Fault:
     count: int = 1
     method: str | None = None
     seconds: float = 30.0  # how long "hang" sleeps before answering 500
+    stage: str = "before"
 
-    def matches(self, method: str, path: str) -> bool:
-        return path.startswith(self.path) and (self.method is None or self.method == method)
+    def matches(self, method: str, path: str, stage: str) -> bool:
+        return (path.startswith(self.path) and stage == self.stage
+                and (self.method is None or self.method == method))
 
 
 class Faults:
@@ -34,11 +43,11 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first fault matching this request, used up by one."""
+    def take(self, method: str, path: str, stage: str = "before") -> Fault | None:
+        """The first fault matching this request at this stage, used up by one."""
         with self._lock:
             for fault in self._faults:
-                if fault.count > 0 and fault.matches(method, path):
+                if fault.count > 0 and fault.matches(method, path, stage):
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)

@@ -32,13 +32,16 @@ def build(state_path: str | os.PathLike[str] | None = None, *,
           secret_key: str = DEFAULT_SECRET_KEY,
           publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
           webhook_max_attempts: int = 5, webhook_backoff: float = 1.0,
-          webhook_timeout: float = 5.0, chaos_seed: int | None = None) -> Emulator:
+          webhook_timeout: float = 5.0, chaos_seed: int | None = None,
+          allow_remote_webhooks: bool = False) -> Emulator:
     store = Store(state_path)
     dispatcher = Dispatcher(store, max_attempts=webhook_max_attempts, backoff=webhook_backoff,
-                            timeout=webhook_timeout, chaos_seed=chaos_seed)
+                            timeout=webhook_timeout, chaos_seed=chaos_seed,
+                            allow_remote=allow_remote_webhooks)
     faults = Faults()
     app = EmulatorApp(store, dispatcher, faults, secret_key=secret_key,
-                      publishable_key=publishable_key)
+                      publishable_key=publishable_key,
+                      allow_remote_webhooks=allow_remote_webhooks)
     return Emulator(store, dispatcher, faults, app)
 
 

@@ -61,7 +61,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0,
                     **options: Any) -> EmulatorHandle:
     """Start an emulator on ``host:port`` (0 picks a free port). ``options`` go to
     ``server.build``: secret_key, publishable_key, webhook_max_attempts, webhook_backoff,
-    webhook_timeout, chaos_seed (makes chaos delivery's shuffling repeatable)."""
+    webhook_timeout, chaos_seed (makes chaos delivery's shuffling repeatable),
+    allow_remote_webhooks (accept webhook URLs other than loopback and localhost)."""
     emulator = build(state_path, **options)
     server = serve(emulator, host, port, quiet=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},

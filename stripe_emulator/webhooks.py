@@ -10,22 +10,78 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from urllib3.util import parse_url
 
 from .state import Store
 
 log = logging.getLogger("stripe_emulator.webhooks")
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 CHAOS_WINDOW = 0.3  # seconds to gather events before shuffling them
+
+
+REMOTE_REFUSED = (
+    "Invalid URL: the emulator sends webhooks only to loopback addresses (127.0.0.0/8, [::1]) "
+    "and localhost. Start it with --allow-remote-webhooks to send them elsewhere."
+)
+
+NOT_SENT = "not allowed: the host is not loopback (see --allow-remote-webhooks)"
+
+
+def _is_loopback(host: str | None) -> bool:
+    """A literal loopback address or the name ``localhost``; never another name."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _resolves_to_loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(_is_loopback(str(info[4][0])) for info in infos)
+
+
+def url_refusal(url: str, *, allow_remote: bool, resolve: bool = False) -> str | None:
+    """Why webhooks may not go to ``url`` (None when they may).
+
+    Both URL parsers in play (the standard library's and urllib3's, which ``requests`` uses
+    to connect) must see the same loopback host, and a URL with user info is refused, so
+    that no parser trick reaches another host. ``resolve`` (at delivery) also checks that
+    ``localhost`` resolves only to loopback addresses.
+    """
+    if allow_remote:
+        return None
+    try:
+        ours, theirs = urlsplit(url), parse_url(url)
+    except ValueError:
+        return REMOTE_REFUSED
+    if ours.username is not None or theirs.auth or "\\" in url:
+        return REMOTE_REFUSED
+    if not (_is_loopback(ours.hostname) and _is_loopback(theirs.host)):
+        return REMOTE_REFUSED
+    if resolve and ours.hostname == "localhost" and not _resolves_to_loopback("localhost"):
+        return REMOTE_REFUSED
+    return None
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
@@ -49,8 +105,10 @@ class _Lane:
 
 class Dispatcher:
     def __init__(self, store: Store, *, max_attempts: int = 5, backoff: float = 1.0,
-                 timeout: float = 5.0, chaos_seed: int | None = None) -> None:
+                 timeout: float = 5.0, chaos_seed: int | None = None,
+                 allow_remote: bool = False) -> None:
         self.store = store
+        self.allow_remote = allow_remote
         # Its own source, so a seed makes chaos shuffles repeatable (tests, bug reports).
         self._random = random.Random(chaos_seed)  # noqa: S311 - shuffles test deliveries
         self.max_attempts = max(1, max_attempts)
@@ -140,7 +198,12 @@ class Dispatcher:
             secret = self.store.private["endpoint_secrets"].get(job.endpoint_id)
             if endpoint is None or secret is None or endpoint["status"] != "enabled":
                 return False  # deleted or disabled meanwhile: Stripe stops sending
-            status, error = self._post(endpoint["url"], payload, secret)
+            refusal = url_refusal(endpoint["url"], allow_remote=self.allow_remote,
+                                  resolve=True)
+            if refusal:
+                status, error = None, NOT_SENT
+            else:
+                status, error = self._post(endpoint["url"], payload, secret)
             self.store.record_delivery({
                 "event": job.event["id"], "event_type": job.event["type"],
                 "endpoint": job.endpoint_id, "url": endpoint["url"], "attempt": attempt,
@@ -150,6 +213,8 @@ class Dispatcher:
             })
             if status is not None and 200 <= status < 300:
                 return True
+            if refusal:
+                return False  # a retry would be refused again
             if attempt < self.max_attempts and self._stop.wait(
                     self.backoff * 2 ** (attempt - 1)):
                 return False

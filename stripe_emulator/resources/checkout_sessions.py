@@ -191,7 +191,8 @@ def create(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         ctx.store.private["session_lines"][session["id"]] = {
             "lines": [{"price": line["price"]["id"], "quantity": line["quantity"]}
                       for line in lines],
-            "subscription_metadata": merge_metadata({}, sub_data.get("metadata")),
+            "subscription_metadata": merge_metadata({}, sub_data.get("metadata"),
+                                                    "subscription_data[metadata]"),
             "trial_period_days": trial_days,
             "description": get_str(sub_data, "description") or None,
         }

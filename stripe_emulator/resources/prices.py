@@ -7,6 +7,7 @@ from typing import Any
 
 from ..context import Ctx
 from ..errors import invalid
+from ..limits import MAX_AMOUNT
 from ..listing import paginate
 from ..params import get_bool, get_dict, get_enum, get_int, get_list, get_str, merge_metadata
 from ..state import Store
@@ -89,7 +90,7 @@ def price_from_params(ctx: Ctx, params: dict[str, Any], prefix: str = "") -> dic
     currency = check_currency(get_str(params, "currency", label=label("currency")),
                               label("currency"))
     unit_amount = get_int(params, "unit_amount", required=True, label=label("unit_amount"),
-                          minimum=0)
+                          minimum=0, maximum=MAX_AMOUNT)
     recurring = None
     if params.get("recurring") not in (None, ""):
         recurring = parse_recurring(get_dict(params, "recurring"), label("recurring"))

@@ -8,9 +8,11 @@ from urllib.parse import urlparse
 
 from ..context import Ctx
 from ..errors import invalid, missing_param
+from ..limits import shorten
 from ..listing import paginate
 from ..params import get_bool, get_list, get_str, merge_metadata
 from ..state import random_token
+from ..webhooks import url_refusal
 from .common import Route, require
 
 # Event types an endpoint may ask for. The emulator emits a subset (see docs/emulator.md);
@@ -57,17 +59,24 @@ def _events(params: dict[str, Any]) -> list[str]:
     return events
 
 
-def _url(params: dict[str, Any]) -> str:
+def _url(ctx: Ctx, params: dict[str, Any]) -> str:
     url = get_str(params, "url", required=True) or ""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise invalid("url", f"Invalid URL: {url}. URLs must begin with http:// or https://.",
-                      code="url_invalid")
+    try:
+        parsed = urlparse(url)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+    except ValueError:  # e.g. "http://[::1"
+        ok = False
+    if not ok:
+        raise invalid("url", f"Invalid URL: {shorten(url, 100)}. URLs must begin with "
+                      "http:// or https://.", code="url_invalid")
+    refusal = url_refusal(url, allow_remote=ctx.allow_remote_webhooks)
+    if refusal:
+        raise invalid("url", refusal, code="url_invalid")
     return url
 
 
 def create(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
-    url = _url(params)
+    url = _url(ctx, params)
     if "enabled_events" not in params:
         raise missing_param("enabled_events")
     events = _events(params)
@@ -100,7 +109,7 @@ def retrieve(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
 def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
     endpoint = require(ctx, "webhook_endpoint", id)
     if "url" in params:
-        endpoint["url"] = _url(params)
+        endpoint["url"] = _url(ctx, params)
     if "enabled_events" in params:
         endpoint["enabled_events"] = _events(params) or endpoint["enabled_events"]
     if "description" in params:

@@ -72,6 +72,7 @@ def messages_of(response):
 
 # --- Setup checks after saving the Stripe settings --------------------------------------
 
+@pytest.mark.emulator_options(allow_remote_webhooks=True)  # the admin's URL is testserver
 def test_enabling_checks_the_setup_and_reports_success(staff_client, on_emulator, stripe_client):
     stripe_client.v1.webhook_endpoints.create(
         params={"url": WEBHOOK_URL, "enabled_events": list(WEBHOOK_EVENTS)}
@@ -94,6 +95,7 @@ def test_enabling_checks_the_setup_and_reports_success(staff_client, on_emulator
     assert on_emulator.secret_key not in response.content.decode()
 
 
+@pytest.mark.emulator_options(allow_remote_webhooks=True)
 def test_setup_problems_are_error_messages(staff_client, on_emulator, stripe_client):
     stripe_client.v1.webhook_endpoints.create(
         params={"url": WEBHOOK_URL, "enabled_events": ["customer.subscription.created"]}

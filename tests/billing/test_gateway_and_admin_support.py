@@ -114,6 +114,7 @@ def test_check_setup_finds_the_problems(stripe_enabled, basic_price):
     assert any(m.startswith("Group Gold") and lvl == "success" for m, lvl in messages.items())
 
 
+@pytest.mark.emulator_options(allow_remote_webhooks=True)
 def test_check_setup_webhook_missing_events(stripe_enabled):
     url = "https://partial.example/direct/stripe/webhook/"
     stripe_enabled.client.v1.webhook_endpoints.create(params={
