@@ -100,7 +100,7 @@ def _new_invoice(store: Store, sub: dict[str, Any], at: int, reason: str,
                           item_id=item["id"], product_name=product["name"],
                           period=(item["current_period_start"], item["current_period_end"]))
         if trial:
-            line["amount"] = 0
+            line["amount"] = line["subtotal"] = 0
             line["description"] = f"Trial period for {product['name']}"
         lines.append(line)
     for price, quantity in extra_lines:
