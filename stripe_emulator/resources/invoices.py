@@ -7,7 +7,7 @@ from typing import Any
 from ..context import Ctx
 from ..listing import created_filter, paginate
 from ..params import get_enum, get_str
-from ..state import Store
+from ..state import Store, random_token
 from .common import Route, require
 
 STATUSES = ("draft", "open", "paid", "uncollectible", "void")
@@ -25,6 +25,15 @@ def subscription_of(invoice: dict[str, Any]) -> str | None:
     """Since API version 2025-03-31 an invoice names its subscription under ``parent``."""
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
     return details.get("subscription")
+
+
+def publish(store: Store, invoice: dict[str, Any]) -> None:
+    """Give a new invoice its hosted page and PDF, behind an unguessable token."""
+    token = "test_" + random_token(40)
+    store.private["invoice_pages"][token] = invoice["id"]
+    store.touch()
+    invoice["hosted_invoice_url"] = f"{store.base_url}/i/{token}"
+    invoice["invoice_pdf"] = f"{store.base_url}/i/{token}/pdf"
 
 
 def build_line(store: Store, *, invoice_id: str, price: dict[str, Any], quantity: int,

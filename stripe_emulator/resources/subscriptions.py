@@ -183,20 +183,44 @@ def _apply_items(ctx: Ctx, sub: dict[str, Any], raw_items: list[Any]) -> None:
         raise invalid("items", "A subscription must have at least one active plan.")
 
 
+def _payment_method(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> str | None:
+    pm_id = get_str(params, "default_payment_method") or None
+    if pm_id:
+        pm = require(ctx, "payment_method", pm_id, param="default_payment_method", status=400)
+        if pm["customer"] != sub["customer"]:
+            raise invalid("default_payment_method", "The customer does not have a payment "
+                          f"method with the ID {pm_id}. The payment method must be attached "
+                          "to the customer.")
+    return pm_id
+
+
 def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
     old = require(ctx, "subscription", id)
     if old["status"] == "canceled" and set(params) - CANCELED_UPDATABLE:
         raise invalid(None, "A canceled subscription can only update its cancellation_details "
                       "and metadata.")
     sub = copy.deepcopy(old)
+    from ..plan_change import PAYMENT_BEHAVIORS, PRORATIONS, apply
+
+    proration = get_enum(params, "proration_behavior", PRORATIONS,
+                         default="create_prorations") or ""
+    payment_behavior = get_enum(params, "payment_behavior", PAYMENT_BEHAVIORS,
+                                default="allow_incomplete") or ""
+    if payment_behavior == "pending_if_incomplete":
+        raise invalid("payment_behavior", "The emulator does not support pending updates; use "
+                      "`error_if_incomplete` to refuse a change whose payment fails.")
     if "metadata" in params:
         sub["metadata"] = merge_metadata(old["metadata"], params["metadata"])
     if "cancellation_details" in params:
         details = get_dict(params, "cancellation_details")
         sub["cancellation_details"].update(
             {k: details[k] or None for k in ("comment", "feedback") if k in details})
+    if "default_payment_method" in params:
+        sub["default_payment_method"] = _payment_method(ctx, sub, params)
     if "items" in params:
         _apply_items(ctx, sub, get_list(params, "items"))
+        apply(ctx.store, old, sub, proration=proration, payment_behavior=payment_behavior,
+              at=ctx.store.now())
     flag = get_bool(params, "cancel_at_period_end")
     if flag is not None and flag != old["cancel_at_period_end"]:
         sub["cancel_at_period_end"] = flag

@@ -14,7 +14,8 @@ import requests
 from .fidelity import problems, require_schema
 from .helpers import DAY, FAIL_LATER, GOOD, Receiver, monthly_price, pay, subscription_session
 
-ID = re.compile(r"\b(cs_test|sub|in|prod|cus|evt|price|we|il|si|pm|bpc|bps|li|pi|req)_[A-Za-z0-9]{8,}")
+ID = re.compile(r"\b(cs_test|sub|in|prod|cus|evt|price|we|il|si|pm|bpc|bps|li|pi|req)_"
+                r"[A-Za-z0-9]{8,}")
 
 
 @pytest.fixture(autouse=True)
