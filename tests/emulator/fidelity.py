@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,26 @@ def problems(obj: Any, where: str = "") -> list[str]:
     if obj.get("object") == "event":
         found += problems(obj["data"]["object"], f"{label} ({obj['type']}) data.object")
     return found
+
+
+ID = re.compile(r"\b(cs_test|sub|in|prod|cus|evt|price|we|il|si|pm|bpc|bps|li|pi|req)_"
+                r"[A-Za-z0-9]{8,}")
+
+
+def schema_present() -> bool:
+    return SCHEMA_FILE.exists()
+
+
+def check(answers: list[tuple[str, str, Any]], events: list[dict[str, Any]]) -> list[str]:
+    """Problems in recorded API answers and in events, each kind listed once."""
+    found = []
+    for method, path, body in answers:
+        if path.startswith("/_emulator"):
+            continue  # the emulator's own controls, not Stripe objects
+        found += [f"{method} {ID.sub('…', path)}: {p}" for p in problems(body)]
+    for event in events:
+        found += problems(event)
+    return sorted({ID.sub("…", p) for p in found})
 
 
 def _best(errors: Any) -> list[Any]:

@@ -8,8 +8,16 @@ import pytest
 import requests
 import stripe
 
-from .helpers import DAY, DECLINE, FAIL_LATER, GOOD, card_form, monthly_price, pay, \
-    subscription_session
+from .helpers import (
+    DAY,
+    DECLINE,
+    FAIL_LATER,
+    GOOD,
+    card_form,
+    monthly_price,
+    pay,
+    subscription_session,
+)
 
 RETURN = "http://127.0.0.1:9/account"
 
