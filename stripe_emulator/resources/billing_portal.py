@@ -17,6 +17,10 @@ PRORATIONS = ("none", "always_invoice", "create_prorations")
 CANCEL_MODES = ("at_period_end", "immediately")
 ALLOWED_UPDATES = ("price", "quantity", "promotion_code")
 CUSTOMER_UPDATES = ("email", "address", "shipping", "phone", "tax_id", "name")
+LOCALES = ("auto", "bg", "cs", "da", "de", "el", "en", "en-AU", "en-CA", "en-GB", "en-IE",
+           "en-IN", "en-NZ", "en-SG", "es", "es-419", "et", "fi", "fil", "fr", "fr-CA", "hr",
+           "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
+           "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW")
 CANCEL_REASONS = ["too_expensive", "missing_features", "switched_service", "unused",
                   "customer_service", "too_complex", "low_quality", "other"]
 
@@ -220,7 +224,7 @@ def create_session(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     else:
         config = default_configuration(ctx.store)
     return_url = get_url(params, "return_url") or config["default_return_url"]
-    locale = get_str(params, "locale", allow_empty=False)
+    locale = get_enum(params, "locale", LOCALES)
     session_id = ctx.store.new_id("bps_")
     session = {
         "id": session_id,

@@ -221,6 +221,8 @@ def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
         _apply_items(ctx, sub, get_list(params, "items"))
         apply(ctx.store, old, sub, proration=proration, payment_behavior=payment_behavior,
               at=ctx.store.now())
+        if sub["cancel_at_period_end"]:  # a new interval moves the period end
+            sub["cancel_at"] = current_period(sub)[1]
     flag = get_bool(params, "cancel_at_period_end")
     if flag is not None and flag != old["cancel_at_period_end"]:
         sub["cancel_at_period_end"] = flag
