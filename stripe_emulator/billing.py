@@ -1,7 +1,8 @@
 """Money moving: paying a Checkout Session, renewals, dunning, cancellation, expiry.
 
-Test cards decide outcomes (see ``CARDS``). Retries of a failed renewal happen ``RETRY_DAYS``
-after the failed invoice was created; after the last one the subscription becomes ``unpaid``.
+Test cards decide outcomes (see ``cards.CARDS``). Retries of a failed renewal happen
+``RETRY_DAYS`` after the failed invoice was created; after the last one the subscription
+becomes ``unpaid``. Plan changes are in ``plan_change.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import copy
 import math
 from typing import Any
 
-from .cards import Card
+from .cards import DECLINES, Card
 from .errors import StripeError, card_declined
 from .periods import DAY, next_period_end
 from .resources.customers import build_customer
@@ -124,7 +125,7 @@ def complete_checkout(store: Store, session_id: str, card: Card, email: str | No
 
 def _pay(store: Store, session: dict[str, Any], card: Card, email: str | None, at: int
          ) -> dict[str, Any]:
-    if card.behaviour in ("generic_decline", "insufficient_funds"):
+    if card.behaviour in DECLINES:
         raise card_declined(card.behaviour)
     session_id = session["id"]
     extra = store.private["session_lines"].get(session_id, {"lines": []})

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+from .cards import DECLINES
 from .checkout_page import parse_card
 from .context import Ctx
 from .errors import StripeError, card_declined
@@ -153,7 +154,7 @@ class Portal:
         card, _email, errors = parse_card(form, self.store.now(), need_email=False)
         if errors or card is None:
             raise StripeError(400, " ".join(errors))
-        if card.behaviour in ("generic_decline", "insufficient_funds"):
+        if card.behaviour in DECLINES:
             raise card_declined(card.behaviour)
         with self.store.transaction():
             pm = store_card(self.store, card, None)

@@ -60,12 +60,6 @@ def store_card(store: Store, card: Card, customer_id: str | None) -> dict[str, A
         return pm
 
 
-def refuse_declined(card: Card) -> None:
-    """Attaching a card that always declines fails, as Stripe's setup check does."""
-    if card.behaviour in DECLINES:
-        raise card_declined(card.behaviour)
-
-
 def _card_from_params(params: dict[str, Any]) -> Card:
     raw = get_dict(params, "card")
     number = (get_str(raw, "number", required=True, label="card[number]") or "").replace(" ", "")
