@@ -122,33 +122,39 @@ class Portal:
         return sub
 
     def act(self, action: str, form: dict[str, str]) -> None:
-        if action == "payment_method" and self.features["payment_method_update"]["enabled"]:
-            return self.update_card(form)
-        if action == "switch" and self.features["subscription_update"]["enabled"]:
-            sub = self._subscription(form)
-            price_id = form.get("price", "")
-            if price_id not in self.offered():
-                raise StripeError(400, "That plan is not offered here.")
-            _call(self.store, self.request, subscriptions.update, {
-                "items": [{"id": sub["items"]["data"][0]["id"], "price": price_id}],
-                "proration_behavior": self.features["subscription_update"][
-                    "proration_behavior"],
-                "payment_behavior": "error_if_incomplete"}, id=sub["id"])
-            return None
-        if action == "cancel" and self.features["subscription_cancel"]["enabled"]:
-            sub = self._subscription(form)
-            if self.features["subscription_cancel"]["mode"] == "immediately":
-                _call(self.store, self.request, subscriptions.cancel, {}, id=sub["id"])
-            else:
-                _call(self.store, self.request, subscriptions.update,
-                      {"cancel_at_period_end": "true"}, id=sub["id"])
-            return None
-        if action == "renew":
-            sub = self._subscription(form)
+        """Run one form's action, if the configuration offers it."""
+        actions = {"payment_method": ("payment_method_update", self.update_card),
+                   "switch": ("subscription_update", self.switch),
+                   "cancel": ("subscription_cancel", self.cancel),
+                   "renew": ("subscription_cancel", self.renew)}
+        feature, run = actions.get(action, ("", None))
+        if run is None or (action != "renew" and not self.features[feature]["enabled"]):
+            raise StripeError(400, "This action is not available here.")
+        run(form)
+
+    def switch(self, form: dict[str, str]) -> None:
+        sub = self._subscription(form)
+        price_id = form.get("price", "")
+        if price_id not in self.offered():
+            raise StripeError(400, "That plan is not offered here.")
+        # A failed payment must leave the plan as it was and say so on the page.
+        _call(self.store, self.request, subscriptions.update, {
+            "items": [{"id": sub["items"]["data"][0]["id"], "price": price_id}],
+            "proration_behavior": self.features["subscription_update"]["proration_behavior"],
+            "payment_behavior": "error_if_incomplete"}, id=sub["id"])
+
+    def cancel(self, form: dict[str, str]) -> None:
+        sub = self._subscription(form)
+        if self.features["subscription_cancel"]["mode"] == "immediately":
+            _call(self.store, self.request, subscriptions.cancel, {}, id=sub["id"])
+        else:
             _call(self.store, self.request, subscriptions.update,
-                  {"cancel_at_period_end": "false"}, id=sub["id"])
-            return None
-        raise StripeError(400, "This action is not available here.")
+                  {"cancel_at_period_end": "true"}, id=sub["id"])
+
+    def renew(self, form: dict[str, str]) -> None:
+        sub = self._subscription(form)
+        _call(self.store, self.request, subscriptions.update,
+              {"cancel_at_period_end": "false"}, id=sub["id"])
 
     def update_card(self, form: dict[str, str]) -> None:
         card, _email, errors = parse_card(form, self.store.now(), need_email=False)

@@ -211,3 +211,14 @@ def test_another_customers_subscription_cannot_be_touched(stripe_client):
 
 def test_an_unknown_session_is_404(emulator):
     assert requests.get(f"{emulator.url}/p/session/bps_nope", timeout=10).status_code == 404
+
+
+def test_an_action_the_configuration_turns_off_is_refused(stripe_client):
+    gold, silver = monthly_price(stripe_client, 1000, "Gold"), monthly_price(stripe_client, 500)
+    sub = _subscribe(stripe_client, gold)
+    page = _portal(stripe_client, sub.customer)  # the default: no plan switching
+    assert 'id="switch-plan"' not in page.get()
+    for action in ("switch", "pause"):
+        response = page.post(action, subscription=sub.id, price=silver.id)
+        assert response.status_code == 400 and "not available" in response.text
+    assert stripe_client.v1.subscriptions.retrieve(sub.id)["items"].data[0].price.id == gold.id
