@@ -343,7 +343,8 @@ class Dashboard:
                         "Not found", 404)
         invoices = [i for i in self.store.all("invoice") if subscription_of(i) == id]
         events = [e for e in self.store.all("event") if e["data"]["object"].get("id") == id
-                  or e["data"]["object"].get("subscription") == id][:50]
+                  or e["data"]["object"].get("subscription") == id
+                  or subscription_of(e["data"]["object"]) == id][:50]
         start, end = subscriptions.current_period(sub)
         cancel = ""
         if sub["status"] != "canceled":
