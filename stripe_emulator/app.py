@@ -13,13 +13,14 @@ import logging
 import math
 import socket
 import threading
+from functools import partial
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import API_VERSION, billing, checkout_page, dashboard
+from . import API_VERSION, billing, checkout_page, dashboard, invoice_page, portal_page
 from .context import Ctx
 from .csrf import cross_site_refusal
 from .errors import StripeError, invalid, unrecognized_url
@@ -105,6 +106,12 @@ class EmulatorApp:
             Rule("/_emulator/drain", methods=["POST"], endpoint=("emu", self.emu_drain)),
             Rule("/_emulator/deliveries", methods=["GET"], endpoint=("emu", self.emu_deliveries)),
             Rule("/c/pay/<session_id>", methods=["GET", "POST"], endpoint=("checkout", None)),
+            Rule("/p/session/<session_id>", methods=["GET", "POST"],
+                 endpoint=("html", partial(portal_page.handle, store))),
+            Rule("/i/<token>", methods=["GET"],
+                 endpoint=("html", partial(invoice_page.page, store))),
+            Rule("/i/<token>/pdf", methods=["GET"],
+                 endpoint=("html", partial(invoice_page.pdf, store))),
         ]
         rules += [Rule(rule, methods=methods, endpoint=("html", view))
                   for rule, methods, view in dashboard.routes(self)]
@@ -119,6 +126,7 @@ class EmulatorApp:
 
     def dispatch(self, request: Request) -> Response:
         request_id = "req_" + random_token(14)
+        self.store.base_url = request.host_url.rstrip("/")
         response = self._dispatch(request, request_id)
         response.headers["Request-Id"] = request_id
         return response

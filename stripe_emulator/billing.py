@@ -1,30 +1,25 @@
 """Money moving: paying a Checkout Session, renewals, dunning, cancellation, expiry.
 
-Test cards decide outcomes (see ``CARDS``). Retries of a failed renewal happen ``RETRY_DAYS``
-after the failed invoice was created; after the last one the subscription becomes ``unpaid``.
+Test cards decide outcomes (see ``cards.CARDS``). Retries of a failed renewal happen
+``RETRY_DAYS`` after the failed invoice was created; after the last one the subscription
+becomes ``unpaid``. Plan changes are in ``plan_change.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 from typing import Any
 
+from .cards import DECLINES, Card
 from .errors import StripeError, card_declined
 from .periods import DAY, next_period_end
 from .resources.customers import build_customer
-from .resources.invoices import build_invoice, build_line
+from .resources.invoices import build_invoice, build_line, publish
+from .resources.payment_methods import store_card
 from .resources.subscriptions import build_item, build_subscription, current_period
 from .state import Store, random_token
 
-# Card number -> behaviour. Any other Luhn-valid number behaves like 4242 4242 4242 4242.
-CARDS = {
-    "4242424242424242": "ok",
-    "4000000000000002": "generic_decline",
-    "4000000000009995": "insufficient_funds",
-    "4000000000000341": "fail_renewals",  # attaches, first charge ok, later charges fail
-}
 RETRY_DAYS = (1, 3, 5)
 # One call may move the clock at most ten years, and the clock stops before the year 3000:
 # that keeps dates printable and period arithmetic (calendar months) within datetime's range.
@@ -42,35 +37,11 @@ class CheckoutClosed(Exception):
         self.status = status
 
 
-@dataclass
-class Card:
-    number: str
-    exp_month: int
-    exp_year: int
-    cvc: str
-    name: str
-
-    @property
-    def behaviour(self) -> str:
-        return CARDS.get(self.number, "ok")
-
-    @property
-    def brand(self) -> str:
-        return {"4": "visa", "5": "mastercard", "3": "amex"}.get(self.number[:1], "unknown")
-
-
 def _attach_card(store: Store, card: Card, customer_id: str | None) -> str:
-    pm_id = store.new_id("pm_")
-    store.private["cards"][pm_id] = {
-        "brand": card.brand, "last4": card.number[-4:], "exp_month": card.exp_month,
-        "exp_year": card.exp_year, "behaviour": card.behaviour, "customer": customer_id,
-        "name": card.name,
-    }
-    store.touch()
-    return pm_id
+    return store_card(store, card, customer_id)["id"]
 
 
-def _charge_ok(store: Store, pm_id: str | None, first: bool) -> bool:
+def charge_ok(store: Store, pm_id: str | None, first: bool) -> bool:
     card = store.private["cards"].get(pm_id or "")
     if card is None:
         return False
@@ -79,28 +50,42 @@ def _charge_ok(store: Store, pm_id: str | None, first: bool) -> bool:
     return card["behaviour"] == "ok"
 
 
-def _mark_paid(invoice: dict[str, Any], at: int) -> None:
+def payment_method_for(store: Store, sub: dict[str, Any]) -> str | None:
+    """The subscription's own card, else the customer's default (as Stripe charges)."""
+    if sub.get("default_payment_method"):
+        return sub["default_payment_method"]
+    customer = store.get("customer", sub["customer"]) or {}
+    return (customer.get("invoice_settings") or {}).get("default_payment_method")
+
+
+def mark_paid(invoice: dict[str, Any], at: int) -> None:
     invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0,
                    attempted=True, attempt_count=invoice["attempt_count"] + 1,
                    next_payment_attempt=None)
     invoice["status_transitions"]["paid_at"] = at
 
 
-def _new_invoice(store: Store, sub: dict[str, Any], at: int, reason: str,
-                 extra_lines: list[tuple[dict[str, Any], int]] = (), trial: bool = False
-                 ) -> dict[str, Any]:
-    """An invoice for the subscription's current period (plus one-time lines on creation)."""
+def new_invoice(store: Store, sub: dict[str, Any], at: int, reason: str,
+                extra_lines: list[tuple[dict[str, Any], int]] = (), trial: bool = False,
+                *, period_lines: bool = True, prorations: list[dict[str, Any]] = ()
+                ) -> dict[str, Any]:
+    """An invoice for the subscription's current period (plus one-time lines on creation,
+    and proration lines: those pending since a plan change, or ``prorations``)."""
     customer = store.get("customer", sub["customer"]) or build_customer(store)
     invoice_id = store.new_id("in_")
     lines = []
-    for item in sub["items"]["data"]:
+    pending = store.private.setdefault("pending_prorations", {})
+    for line in [*pending.pop(sub["id"], []), *prorations]:
+        lines.append({**line, "invoice": invoice_id})
+    store.touch()
+    for item in sub["items"]["data"] if period_lines else []:
         product = store.get("product", item["price"]["product"]) or {"name": "Product"}
         line = build_line(store, invoice_id=invoice_id, price=item["price"],
                           quantity=item["quantity"], subscription_id=sub["id"],
                           item_id=item["id"], product_name=product["name"],
                           period=(item["current_period_start"], item["current_period_end"]))
         if trial:
-            line["amount"] = 0
+            line["amount"] = line["subtotal"] = 0
             line["description"] = f"Trial period for {product['name']}"
         lines.append(line)
     for price, quantity in extra_lines:
@@ -111,6 +96,7 @@ def _new_invoice(store: Store, sub: dict[str, Any], at: int, reason: str,
     invoice = build_invoice(store, customer=customer, subscription=sub, lines=lines, at=at,
                             billing_reason=reason, period=current_period(sub),
                             invoice_id=invoice_id)
+    publish(store, invoice)
     if customer.get("id") and store.get("customer", customer["id"]):
         customer["next_invoice_sequence"] += 1
         store.put("customer", customer)
@@ -139,7 +125,7 @@ def complete_checkout(store: Store, session_id: str, card: Card, email: str | No
 
 def _pay(store: Store, session: dict[str, Any], card: Card, email: str | None, at: int
          ) -> dict[str, Any]:
-    if card.behaviour in ("generic_decline", "insufficient_funds"):
+    if card.behaviour in DECLINES:
         raise card_declined(card.behaviour)
     session_id = session["id"]
     extra = store.private["session_lines"].get(session_id, {"lines": []})
@@ -184,12 +170,12 @@ def _start_subscription(store: Store, session: dict[str, Any], extra: dict[str, 
                              metadata=dict(extra.get("subscription_metadata") or {}),
                              payment_method=pm_id, latest_invoice=None)
     sub["description"] = extra.get("description")
-    invoice = _new_invoice(store, sub, at, "subscription_create", one_time,
+    invoice = new_invoice(store, sub, at, "subscription_create", one_time,
                            trial=bool(trial_end))
     sub["latest_invoice"] = invoice["id"]
     store.put("invoice", invoice)
     store.emit("invoice.created", invoice, request=NO_REQUEST)
-    _mark_paid(invoice, at)
+    mark_paid(invoice, at)
     store.put("invoice", invoice)
     store.emit("invoice.paid", invoice, request=NO_REQUEST)
     store.emit("invoice.payment_succeeded", invoice, request=NO_REQUEST)
@@ -242,27 +228,44 @@ def renew(store: Store, sub: dict[str, Any], at: int) -> None:
         item["current_period_end"] = next_period_end(
             sub["billing_cycle_anchor"], start, recurring["interval"],
             recurring["interval_count"])
-    invoice = _new_invoice(store, sub, at, "subscription_cycle")
+    invoice = new_invoice(store, sub, at, "subscription_cycle")
     sub["latest_invoice"] = invoice["id"]
-    paid = _charge_ok(store, sub["default_payment_method"], first=False)
+    paid = charge_ok(store, payment_method_for(store, sub), first=False)
     if paid:
         sub["status"] = "active"
-        _mark_paid(invoice, at)
-        _emit_sub_update(store, sub, old, at)
+        mark_paid(invoice, at)
+        emit_sub_update(store, sub, old, at)
         store.put("invoice", invoice)
         store.emit("invoice.created", invoice, request=NO_REQUEST, created=at)
         store.emit("invoice.paid", invoice, request=NO_REQUEST, created=at)
         store.emit("invoice.payment_succeeded", invoice, request=NO_REQUEST, created=at)
         return
-    _fail_attempt(invoice, at)
+    fail_attempt(invoice, at)
     store.put("invoice", invoice)
     store.emit("invoice.created", invoice, request=NO_REQUEST, created=at)
     store.emit("invoice.payment_failed", invoice, request=NO_REQUEST, created=at)
     sub["status"] = "past_due"
-    _emit_sub_update(store, sub, old, at)
+    emit_sub_update(store, sub, old, at)
 
 
-def _fail_attempt(invoice: dict[str, Any], at: int) -> None:
+def charge(store: Store, sub: dict[str, Any], invoice: dict[str, Any], at: int) -> bool:
+    """Try to pay ``invoice`` now with the subscription's card; emit what happened."""
+    store.put("invoice", invoice)
+    store.emit("invoice.created", invoice, request=NO_REQUEST, created=at)
+    if invoice["amount_due"] <= 0 or charge_ok(store, payment_method_for(store, sub),
+                                               first=False):
+        mark_paid(invoice, at)
+        store.put("invoice", invoice)
+        store.emit("invoice.paid", invoice, request=NO_REQUEST, created=at)
+        store.emit("invoice.payment_succeeded", invoice, request=NO_REQUEST, created=at)
+        return True
+    fail_attempt(invoice, at)
+    store.put("invoice", invoice)
+    store.emit("invoice.payment_failed", invoice, request=NO_REQUEST, created=at)
+    return False
+
+
+def fail_attempt(invoice: dict[str, Any], at: int) -> None:
     invoice["attempted"] = True
     invoice["attempt_count"] += 1
     retries_done = invoice["attempt_count"] - 1
@@ -273,23 +276,23 @@ def _fail_attempt(invoice: dict[str, Any], at: int) -> None:
 
 def retry(store: Store, sub: dict[str, Any], invoice: dict[str, Any], at: int) -> None:
     old = copy.deepcopy(sub)
-    if _charge_ok(store, sub["default_payment_method"], first=False):
-        _mark_paid(invoice, at)
+    if charge_ok(store, payment_method_for(store, sub), first=False):
+        mark_paid(invoice, at)
         store.put("invoice", invoice)
         store.emit("invoice.paid", invoice, request=NO_REQUEST, created=at)
         store.emit("invoice.payment_succeeded", invoice, request=NO_REQUEST, created=at)
         sub["status"] = "active"
     else:
-        _fail_attempt(invoice, at)
+        fail_attempt(invoice, at)
         store.put("invoice", invoice)
         store.emit("invoice.payment_failed", invoice, request=NO_REQUEST, created=at)
         if invoice["next_payment_attempt"] is None:
             sub["status"] = "unpaid"
     if sub["status"] != old["status"]:
-        _emit_sub_update(store, sub, old, at)
+        emit_sub_update(store, sub, old, at)
 
 
-def _emit_sub_update(store: Store, sub: dict[str, Any], old: dict[str, Any], at: int) -> None:
+def emit_sub_update(store: Store, sub: dict[str, Any], old: dict[str, Any], at: int) -> None:
     previous = {k: old[k] for k in sub if old.get(k) != sub.get(k)}
     store.put("subscription", sub)
     store.emit("customer.subscription.updated", sub, request=NO_REQUEST,

@@ -8,21 +8,12 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .billing import Card, CheckoutClosed, complete_checkout
+from .billing import CheckoutClosed, complete_checkout
+from .cards import Card, luhn_ok
 from .errors import StripeError
 from .state import Store
 from .templates import checkout as page
 from .templates import esc, layout
-
-
-def luhn_ok(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def parse_card(form: dict[str, str], now: int, need_email: bool

@@ -20,7 +20,7 @@ from . import billing
 from .context import Ctx
 from .errors import StripeError
 from .resources import prices, products, subscriptions, webhook_endpoints
-from .resources.invoices import format_amount
+from .resources.invoices import format_amount, subscription_of
 from .templates import esc, field, layout, select, status_badge, table
 from .templates.checkout import interval_text
 
@@ -342,9 +342,10 @@ class Dashboard:
         if sub is None:
             return html(f"<h1>Not found</h1><p>No such subscription: {esc(id)}</p>",
                         "Not found", 404)
-        invoices = [i for i in self.store.all("invoice") if i["subscription"] == id]
+        invoices = [i for i in self.store.all("invoice") if subscription_of(i) == id]
         events = [e for e in self.store.all("event") if e["data"]["object"].get("id") == id
-                  or e["data"]["object"].get("subscription") == id][:50]
+                  or e["data"]["object"].get("subscription") == id
+                  or subscription_of(e["data"]["object"]) == id][:50]
         start, end = subscriptions.current_period(sub)
         cancel = ""
         if sub["status"] != "canceled":

@@ -11,7 +11,8 @@ from .state import Store
 PREFIX_KINDS = (
     ("cus_", "customer"), ("sub_", "subscription"), ("in_", "invoice"), ("price_", "price"),
     ("prod_", "product"), ("cs_", "checkout.session"), ("evt_", "event"),
-    ("we_", "webhook_endpoint"),
+    ("we_", "webhook_endpoint"), ("pm_", "payment_method"),
+    ("bpc_", "billing_portal.configuration"),
 )
 
 

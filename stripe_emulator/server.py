@@ -52,6 +52,9 @@ class QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
-def serve(emulator: Emulator, host: str, port: int, *, quiet: bool = False) -> BaseWSGIServer:
+def serve(emulator: Emulator, host: str, port: int, *, quiet: bool = False,
+          wsgi_app: Any = None) -> BaseWSGIServer:
+    """``wsgi_app`` may wrap ``emulator.app`` (the test harness records answers that way)."""
     handler = QuietRequestHandler if quiet else WSGIRequestHandler
-    return make_server(host, port, emulator.app, threaded=True, request_handler=handler)
+    return make_server(host, port, wsgi_app or emulator.app, threaded=True,
+                       request_handler=handler)

@@ -34,7 +34,8 @@ from . import API_VERSION
 
 KINDS = (
     "customer", "product", "price", "checkout.session", "subscription",
-    "invoice", "webhook_endpoint", "event",
+    "invoice", "webhook_endpoint", "event", "payment_method",
+    "billing_portal.configuration", "billing_portal.session",
 )
 log = logging.getLogger("stripe_emulator.state")
 _ALPHABET = string.ascii_letters + string.digits
@@ -53,6 +54,8 @@ def _fresh() -> dict[str, Any]:
             "chaos": {},          # we_ id -> bool
             "session_lines": {},  # cs_ id -> [{"price", "quantity"}]
             "idempotency": {},    # "<api key>|<key>" -> cached response
+            "portal": {},         # bps_ id -> {"csrf": token} for the hosted portal page
+            "invoice_pages": {},  # hosted invoice token -> in_ id
             "account_id": "acct_1Kuroco" + random_token(9),
         },
         "deliveries": [],
@@ -71,6 +74,8 @@ class Store:
         self._outbox: list[tuple[dict[str, Any], list[str]]] = []
         self._dirty = False
         self.listeners: list[EventListener] = []
+        # Where the emulator is reached; links in objects (hosted invoices) start with it.
+        self.base_url = "http://127.0.0.1:12111"
         self.data = self._load()
 
     # -- persistence -------------------------------------------------------------------------

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +18,33 @@ import requests
 from werkzeug.serving import BaseWSGIServer
 
 from .server import Emulator, build, serve
+
+
+class Recorder:
+    """WSGI middleware that keeps every JSON answer the emulator sends while recording."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.answers: list[tuple[str, str, Any]] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.answers is None:
+            return self.app(environ, start_response)
+        seen: dict[str, bool] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen["json"] = any(k.lower() == "content-type" and v.startswith("application/json")
+                               for k, v in headers)
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(self.app(environ, start))
+        if seen.get("json") and body:
+            with self.lock:
+                if self.answers is not None:
+                    self.answers.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
+                                         json.loads(body)))
+        return [body]
 
 
 @dataclass
@@ -25,7 +55,18 @@ class EmulatorHandle:
     emulator: Emulator
     server: BaseWSGIServer
     thread: threading.Thread
+    recorder: Recorder
     _stopped: bool = field(default=False, repr=False)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[tuple[str, str, Any]]]:
+        """Collect (method, path, JSON body) of every answer sent inside the block."""
+        answers: list[tuple[str, str, Any]] = []
+        self.recorder.answers = answers
+        try:
+            yield answers
+        finally:
+            self.recorder.answers = None
 
     # Conveniences for tests; each is one call to an /_emulator endpoint.
     def advance(self, seconds: float) -> int:
@@ -64,7 +105,8 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0,
     webhook_timeout, chaos_seed (makes chaos delivery's shuffling repeatable),
     allow_remote_webhooks (accept webhook URLs other than loopback and localhost)."""
     emulator = build(state_path, **options)
-    server = serve(emulator, host, port, quiet=True)
+    recorder = Recorder(emulator.app)
+    server = serve(emulator, host, port, quiet=True, wsgi_app=recorder)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               daemon=True, name="stripe-emulator")
     thread.start()
@@ -72,5 +114,5 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0,
         url=f"http://{host}:{server.server_port}",
         secret_key=emulator.app.secret_key,
         publishable_key=emulator.app.publishable_key,
-        emulator=emulator, server=server, thread=thread,
+        emulator=emulator, server=server, thread=thread, recorder=recorder,
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from . import (
     account,
     balance,
+    billing_portal,
     checkout_sessions,
     customers,
     events,
     invoices,
+    payment_methods,
     prices,
     products,
     subscriptions,
@@ -19,6 +21,7 @@ from .common import Route
 ALL_ROUTES: list[Route] = [
     route
     for module in (account, balance, customers, products, prices, checkout_sessions,
-                   subscriptions, invoices, webhook_endpoints, events)
+                   subscriptions, invoices, webhook_endpoints, events, payment_methods,
+                   billing_portal)
     for route in module.ROUTES
 ]

@@ -22,6 +22,7 @@ from .common import Route, require
 from .prices import price_from_params, store_price
 
 DAY = 86400
+UI_MODES = ("hosted_page", "hosted", "embedded_page", "elements", "form")
 
 
 def build_session(store: Store, *, mode: str, base_url: str, amount: int, currency: str,
@@ -35,6 +36,7 @@ def build_session(store: Store, *, mode: str, base_url: str, amount: int, curren
         "adaptive_pricing": {"enabled": False},
         "after_expiration": None,
         "allow_promotion_codes": None,
+        "allowed_payment_method_types": None,
         "amount_subtotal": amount,
         "amount_total": amount,
         "automatic_tax": {"enabled": False, "liability": None, "status": None,
@@ -53,11 +55,13 @@ def build_session(store: Store, *, mode: str, base_url: str, amount: int, curren
         "custom_text": {"after_submit": None, "shipping_address": None, "submit": None,
                         "terms_of_service_acceptance": None},
         "customer": customer,
+        "customer_account": None,
         "customer_creation": None if customer or mode == "subscription" else "if_required",
         "customer_details": None,
         "customer_email": customer_email,
         "discounts": [],
         "expires_at": expires_at,
+        "integration_identifier": None,
         "invoice": None,
         "invoice_creation": None if mode == "subscription" else {
             "enabled": False, "invoice_data": {"account_tax_ids": None, "custom_fields": None,
@@ -66,6 +70,7 @@ def build_session(store: Store, *, mode: str, base_url: str, amount: int, curren
                                                "rendering_options": None}},
         "livemode": False,
         "locale": None,
+        "managed_payments": None,
         "metadata": metadata,
         "mode": mode,
         "origin_context": None,
@@ -89,7 +94,7 @@ def build_session(store: Store, *, mode: str, base_url: str, amount: int, curren
         "subscription": None,
         "success_url": success_url,
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",
         "url": f"{base_url}/c/pay/{session_id}",
         "wallet_options": None,
     }
@@ -147,9 +152,10 @@ def create(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     mode = get_enum(params, "mode", ("payment", "subscription", "setup"), required=True)
     if mode == "setup":
         raise invalid("mode", "The emulator does not support `setup` mode.")
-    ui_mode = get_enum(params, "ui_mode", ("hosted", "embedded", "custom"), default="hosted")
-    if ui_mode != "hosted":
-        raise invalid("ui_mode", "The emulator only supports `ui_mode=hosted`.")
+    # ``hosted`` is the name older API versions and SDKs send for ``hosted_page``.
+    ui_mode = get_enum(params, "ui_mode", UI_MODES, default="hosted_page")
+    if ui_mode not in ("hosted", "hosted_page"):
+        raise invalid("ui_mode", "The emulator only supports `ui_mode=hosted_page`.")
     success_url = get_url(params, "success_url", required=True) or ""
     cancel_url = get_url(params, "cancel_url")
     customer_id = get_str(params, "customer", allow_empty=False)
@@ -208,10 +214,11 @@ def line_items(ctx: Ctx, session_id: str) -> dict[str, Any]:
         product = ctx.store.get("product", price.get("product", "")) or {}
         amount = price.get("unit_amount", 0) * line["quantity"]
         data.append({
-            "id": f"li_{session_id[-20:]}{n:04d}", "object": "item", "amount_discount": 0,
+            "id": f"li_{session_id[-20:]}{n:04d}", "object": "item",
+            "adjustable_quantity": None, "amount_discount": 0,
             "amount_subtotal": amount, "amount_tax": 0, "amount_total": amount,
             "currency": price.get("currency"), "description": product.get("name"),
-            "price": price, "quantity": line["quantity"],
+            "metadata": {}, "price": price, "quantity": line["quantity"],
         })
     return {"object": "list", "data": data, "has_more": False,
             "url": f"/v1/checkout/sessions/{session_id}/line_items"}

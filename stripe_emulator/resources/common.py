@@ -16,6 +16,9 @@ LABELS = {
     "customer": "customer", "product": "product", "price": "price",
     "checkout.session": "checkout.session", "subscription": "subscription",
     "invoice": "invoice", "webhook_endpoint": "webhook endpoint", "event": "event",
+    "payment_method": "PaymentMethod",
+    "billing_portal.configuration": "billing_portal.configuration",
+    "billing_portal.session": "billing_portal.session",
 }
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import Ctx
+from ..errors import invalid
 from ..listing import created_filter, paginate
-from ..params import get_str, merge_metadata
+from ..params import get_dict, get_str, merge_metadata
 from ..state import Store, random_token
 from .common import Route, address, changed, require
 
@@ -74,12 +75,27 @@ def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
         new["metadata"] = merge_metadata(old["metadata"], params["metadata"])
     if isinstance(params.get("address"), dict):
         new["address"] = {**address(), **params["address"]}
+    settings = get_dict(params, "invoice_settings")
+    if "default_payment_method" in settings:
+        new["invoice_settings"] = {**old["invoice_settings"],
+                                   "default_payment_method": _default_pm(ctx, id, settings)}
     previous = changed(old, new)
     ctx.store.put("customer", new)
     if previous:
         ctx.store.emit("customer.updated", new, request=ctx.request,
                        previous_attributes=previous)
     return new
+
+
+def _default_pm(ctx: Ctx, customer_id: str, settings: dict[str, Any]) -> str | None:
+    param = "invoice_settings[default_payment_method]"
+    pm_id = get_str(settings, "default_payment_method", label=param) or None
+    if pm_id:
+        pm = require(ctx, "payment_method", pm_id, param=param, status=400)
+        if pm["customer"] != customer_id:
+            raise invalid(param, f"The customer does not have a payment method with the ID "
+                          f"{pm_id}. The payment method must be attached to the customer.")
+    return pm_id
 
 
 def delete(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:

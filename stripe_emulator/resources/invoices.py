@@ -7,7 +7,7 @@ from typing import Any
 from ..context import Ctx
 from ..listing import created_filter, paginate
 from ..params import get_enum, get_str
-from ..state import Store
+from ..state import Store, random_token
 from .common import Route, require
 
 STATUSES = ("draft", "open", "paid", "uncollectible", "void")
@@ -19,6 +19,21 @@ def format_amount(amount: int, currency: str) -> str:
     if currency.lower() in ZERO_DECIMAL:
         return f"{amount:,} {currency.upper()}"
     return f"{amount / 100:,.2f} {currency.upper()}"
+
+
+def subscription_of(invoice: dict[str, Any]) -> str | None:
+    """Since API version 2025-03-31 an invoice names its subscription under ``parent``."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return details.get("subscription")
+
+
+def publish(store: Store, invoice: dict[str, Any]) -> None:
+    """Give a new invoice its hosted page and PDF, behind an unguessable token."""
+    token = "test_" + random_token(40)
+    store.private["invoice_pages"][token] = invoice["id"]
+    store.touch()
+    invoice["hosted_invoice_url"] = f"{store.base_url}/i/{token}"
+    invoice["invoice_pdf"] = f"{store.base_url}/i/{token}/pdf"
 
 
 def build_line(store: Store, *, invoice_id: str, price: dict[str, Any], quantity: int,
@@ -53,7 +68,9 @@ def build_line(store: Store, *, invoice_id: str, price: dict[str, Any], quantity
                     "price_details": {"price": price["id"], "product": price["product"]},
                     "unit_amount_decimal": price["unit_amount_decimal"]},
         "quantity": quantity,
+        "quantity_decimal": str(quantity),
         "subscription": subscription_id,
+        "subtotal": amount,
         "taxes": [],
     }
 
@@ -66,7 +83,7 @@ def build_invoice(store: Store, *, customer: dict[str, Any], subscription: dict[
     total = 0 if zero else sum(line["amount"] for line in lines)
     if zero:
         for line in lines:
-            line["amount"] = 0
+            line["amount"] = line["subtotal"] = 0
     number = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
     return {
         "id": invoice_id,
@@ -92,6 +109,7 @@ def build_invoice(store: Store, *, customer: dict[str, Any], subscription: dict[
         "currency": subscription["currency"],
         "custom_fields": None,
         "customer": customer["id"],
+        "customer_account": None,
         "customer_address": customer["address"],
         "customer_email": customer["email"],
         "customer_name": customer["name"],
@@ -142,7 +160,6 @@ def build_invoice(store: Store, *, customer: dict[str, Any], subscription: dict[
         "status": "open",
         "status_transitions": {"finalized_at": at, "marked_uncollectible_at": None,
                                "paid_at": None, "voided_at": None},
-        "subscription": subscription["id"],
         "subtotal": total,
         "subtotal_excluding_tax": total,
         "test_clock": None,
@@ -167,7 +184,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     items = [
         i for i in ctx.store.all("invoice")
         if (customer is None or i["customer"] == customer)
-        and (subscription is None or i["subscription"] == subscription)
+        and (subscription is None or subscription_of(i) == subscription)
         and (status is None or i["status"] == status)
         and in_range(i["created"])
     ]

@@ -30,6 +30,7 @@ def build_item(store: Store, *, subscription_id: str, price: dict[str, Any], qua
         "created": at,
         "current_period_end": period[1],
         "current_period_start": period[0],
+        "current_trial": None,
         "discounts": [],
         "metadata": {},
         "plan": plan_from_price(price),
@@ -53,15 +54,18 @@ def build_subscription(store: Store, *, subscription_id: str, customer_id: str,
         "billing_cycle_anchor": trial_end or at,
         "billing_cycle_anchor_config": None,
         "billing_mode": {"type": "classic", "flexible": None},
+        "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,
         "cancel_at_period_end": False,
         "canceled_at": None,
-        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "cancellation_details": {"comment": None, "feedback": None, "feedback_option": None,
+                                 "reason": None},
         "collection_method": "charge_automatically",
         "created": at,
         "currency": items[0]["price"]["currency"],
         "customer": customer_id,
+        "customer_account": None,
         "days_until_due": None,
         "default_payment_method": payment_method,
         "default_source": None,
@@ -69,11 +73,13 @@ def build_subscription(store: Store, *, subscription_id: str, customer_id: str,
         "description": None,
         "discounts": [],
         "ended_at": None,
-        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
-        "items": {"object": "list", "data": items, "has_more": False, "total_count": len(items),
+        "invoice_settings": {"account_tax_ids": None, "custom_fields": None,
+                             "description": None, "footer": None, "issuer": {"type": "self"}},
+        "items": {"object": "list", "data": items, "has_more": False,
                   "url": f"/v1/subscription_items?subscription={subscription_id}"},
         "latest_invoice": latest_invoice,
         "livemode": False,
+        "managed_payments": None,
         "metadata": metadata,
         "next_pending_invoice_item_invoice": None,
         "on_behalf_of": None,
@@ -89,7 +95,8 @@ def build_subscription(store: Store, *, subscription_id: str, customer_id: str,
         "test_clock": None,
         "transfer_data": None,
         "trial_end": trial_end,
-        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_settings": {"end_behavior": {"billing_cycle_anchor": None,
+                                            "missing_payment_method": "create_invoice"}},
         "trial_start": at if trial_end else None,
     }
 
@@ -174,7 +181,17 @@ def _apply_items(ctx: Ctx, sub: dict[str, Any], raw_items: list[Any]) -> None:
                           f"items[{i}][price].")
     if not data:
         raise invalid("items", "A subscription must have at least one active plan.")
-    sub["items"]["total_count"] = len(data)
+
+
+def _payment_method(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> str | None:
+    pm_id = get_str(params, "default_payment_method") or None
+    if pm_id:
+        pm = require(ctx, "payment_method", pm_id, param="default_payment_method", status=400)
+        if pm["customer"] != sub["customer"]:
+            raise invalid("default_payment_method", "The customer does not have a payment "
+                          f"method with the ID {pm_id}. The payment method must be attached "
+                          "to the customer.")
+    return pm_id
 
 
 def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
@@ -183,14 +200,29 @@ def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
         raise invalid(None, "A canceled subscription can only update its cancellation_details "
                       "and metadata.")
     sub = copy.deepcopy(old)
+    from ..plan_change import PAYMENT_BEHAVIORS, PRORATIONS, apply
+
+    proration = get_enum(params, "proration_behavior", PRORATIONS,
+                         default="create_prorations") or ""
+    payment_behavior = get_enum(params, "payment_behavior", PAYMENT_BEHAVIORS,
+                                default="allow_incomplete") or ""
+    if payment_behavior == "pending_if_incomplete":
+        raise invalid("payment_behavior", "The emulator does not support pending updates; use "
+                      "`error_if_incomplete` to refuse a change whose payment fails.")
     if "metadata" in params:
         sub["metadata"] = merge_metadata(old["metadata"], params["metadata"])
     if "cancellation_details" in params:
         details = get_dict(params, "cancellation_details")
         sub["cancellation_details"].update(
             {k: details[k] or None for k in ("comment", "feedback") if k in details})
+    if "default_payment_method" in params:
+        sub["default_payment_method"] = _payment_method(ctx, sub, params)
     if "items" in params:
         _apply_items(ctx, sub, get_list(params, "items"))
+        apply(ctx.store, old, sub, proration=proration, payment_behavior=payment_behavior,
+              at=ctx.store.now())
+        if sub["cancel_at_period_end"]:  # a new interval moves the period end
+            sub["cancel_at"] = current_period(sub)[1]
     flag = get_bool(params, "cancel_at_period_end")
     if flag is not None and flag != old["cancel_at_period_end"]:
         sub["cancel_at_period_end"] = flag
