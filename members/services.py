@@ -1,26 +1,25 @@
 """Sign-in and token rules of the front-end API.
 
 Sign-in goes through :func:`django.contrib.auth.authenticate` so that
-django-axes (``AxesStandaloneBackend``) counts failures and locks out by
-email and by client address. Tokens follow Kuroco's dynamic-token flow:
+django-axes counts failures and locks one email out from one client address
+(see :mod:`members.lockouts`). Tokens follow Kuroco's dynamic-token flow:
 login_challenge → single-use grant token → access + refresh tokens.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout, user_logged_in
 from django.http import HttpRequest
-from django.utils import timezone
 
 from kuroco_billing.rcms_api import tokens
 from kuroco_billing.rcms_api.errors import ApiError
 from kuroco_billing.rcms_api.models import Api, ApiToken, Endpoint
 
+from . import lockouts
 from .models import Member
 
 logger = logging.getLogger(__name__)
@@ -44,45 +43,13 @@ def sign_in(request: HttpRequest, email: str, password: str) -> Member:
         # would swap our response for its plain-text page.
         request.axes_locked_out = False
         headers = {}
-        seconds = lockout_seconds_left(request, username)
+        seconds = lockouts.seconds_left(request, username)
         if seconds is not None:
             headers["Retry-After"] = str(seconds)
         raise ApiError("too_many_requests", LOCKED_OUT, headers=headers)
     if member is None or not member.is_active:
         raise ApiError("unauthorized", INVALID_CREDENTIALS)
     return member
-
-
-def lockout_seconds_left(request: HttpRequest, username: str) -> int | None:
-    """Seconds until axes lets this email / client address try again (None: never).
-
-    Axes locks while the failures recorded within the cool-off reach the limit,
-    so the lockout ends when the attempt that brought the count to the limit
-    (counting from the newest) leaves the cool-off window.
-    """
-    from axes.handlers.proxy import AxesProxyHandler
-    from axes.helpers import get_cool_off, get_credentials, get_failure_limit
-
-    cool_off = get_cool_off(request)
-    if cool_off is None:
-        return None
-    credentials = get_credentials(username)
-    handler = AxesProxyHandler.get_implementation()
-    if not hasattr(handler, "get_user_attempts"):  # not the database handler
-        return max(1, math.ceil(cool_off.total_seconds()))
-    limit = get_failure_limit(request, credentials)
-    now = timezone.now()
-    ends_at = now
-    for attempts in handler.get_user_attempts(request, credentials):
-        counted = 0
-        for attempt in attempts.order_by("-attempt_time"):
-            counted += attempt.failures_since_start
-            if counted >= limit:
-                ends_at = max(ends_at, attempt.attempt_time + cool_off)
-                break
-    if ends_at <= now:
-        ends_at = now + cool_off
-    return max(1, math.ceil((ends_at - now).total_seconds()))
 
 
 def start_session(request: HttpRequest, member: Member, *, remember: bool) -> None:
@@ -191,7 +158,6 @@ __all__ = [
     "TokenPair",
     "exchange_grant",
     "issue_grant",
-    "lockout_seconds_left",
     "member_for_access_token",
     "profile",
     "record_token_sign_in",
