@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout, user_logged_in
+from django.contrib.auth import SESSION_KEY, authenticate, login, logout, user_logged_in
 from django.http import HttpRequest
+from django.utils import timezone
 
 from kuroco_billing.rcms_api import tokens
 from kuroco_billing.rcms_api.errors import ApiError
@@ -104,25 +106,30 @@ def token_lifetimes(endpoint: Endpoint) -> tuple[int, int]:
 
 
 def exchange_grant(api: Api, endpoint: Endpoint, raw_grant: str) -> TokenPair:
-    """Trade a grant token (once) for an access and a refresh token."""
-    grant = tokens.find_usable(api, raw_grant, ApiToken.Kind.GRANT)
-    if grant is None or not grant.member.is_active or not tokens.consume(grant):
+    """Trade a grant token (once) for an access and a refresh token of its family."""
+    grant = tokens.redeem(api, raw_grant, ApiToken.Kind.GRANT)
+    if grant is None or not grant.member.is_active:
         raise ApiError("unauthorized", INVALID_GRANT, field="grant_token")
-    return _issue_pair(api, endpoint, grant.member)
+    return _issue_pair(api, endpoint, grant)
 
 
 def rotate_refresh(api: Api, endpoint: Endpoint, raw_refresh: str) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token and its access token die."""
-    old = tokens.find_usable(api, raw_refresh, ApiToken.Kind.REFRESH)
-    if old is None or not old.member.is_active or not tokens.consume(old):
+    """Trade a refresh token for a new pair; the old refresh token and its access token die.
+
+    Presenting a refresh token that was already rotated revokes its whole family.
+    """
+    old = tokens.redeem(api, raw_refresh, ApiToken.Kind.REFRESH)
+    if old is None or not old.member.is_active:
         raise ApiError("unauthorized", INVALID_REFRESH, field="refresh_token")
     tokens.revoke_siblings(old)
-    return _issue_pair(api, endpoint, old.member)
+    return _issue_pair(api, endpoint, old)
 
 
-def _issue_pair(api: Api, endpoint: Endpoint, member: Member) -> TokenPair:
+def _issue_pair(api: Api, endpoint: Endpoint, parent: ApiToken) -> TokenPair:
     access_lifetime, refresh_lifetime = token_lifetimes(endpoint)
-    access, refresh = tokens.issue_pair(api, member, access_lifetime, refresh_lifetime)
+    access, refresh = tokens.issue_pair(
+        api, parent.member, access_lifetime, refresh_lifetime, family=parent.family
+    )
     return TokenPair(access, refresh)
 
 
@@ -142,6 +149,34 @@ def sign_out(request: HttpRequest, api: Api, member: Member) -> None:
         tokens.revoke_all(api, member)
 
 
+def end_every_sign_in(member: Member) -> None:
+    """Sign ``member`` out everywhere: every token of every API, every session.
+
+    Sessions would die anyway at their next request (Django checks the
+    password hash kept in the session, and refuses inactive members); deleting
+    them leaves nothing behind that a later rule change could revive.
+    """
+    tokens.revoke_member(member)
+    _delete_sessions(member)
+
+
+def _delete_sessions(member: Member) -> None:
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store, "get_model_class"):  # not stored in the database
+        return
+    # Sessions are not indexed by member: decode the live ones. This runs on a
+    # password change or deactivation only, never on a request's hot path.
+    member_id = str(member.pk)
+    sessions = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
+    keys = [
+        session.session_key
+        for session in sessions.only("session_key", "session_data").iterator()
+        if str(store().decode(session.session_data).get(SESSION_KEY)) == member_id
+    ]
+    for key in keys:
+        store(session_key=key).delete()
+
+
 def profile(member: Member) -> dict:
     groups = member.member_groups.order_by("id").values_list("id", "name")
     return {
@@ -156,6 +191,7 @@ def profile(member: Member) -> dict:
 
 __all__ = [
     "TokenPair",
+    "end_every_sign_in",
     "exchange_grant",
     "issue_grant",
     "member_for_access_token",
