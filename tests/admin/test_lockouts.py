@@ -71,3 +71,15 @@ def test_view_only_staff_see_lockouts_but_cannot_clear_them(client, locked_membe
     attempt = AccessAttempt.objects.get()
     client.post(CHANGELIST, {"action": "clear_lockout", "_selected_action": [attempt.pk]})
     assert AccessAttempt.objects.filter(pk=attempt.pk).exists()
+
+
+def test_a_failed_admin_login_keeps_its_password_out_of_the_lockout_pages(staff_client):
+    Client().post("/admin/login/", {"username": "someone@example.com",
+                                    "password": "typed-secret-789"}, REMOTE_ADDR=ATTACKER)
+    attempt = AccessAttempt.objects.get(ip_address=ATTACKER)
+
+    for url in (CHANGELIST, f"{CHANGELIST}{attempt.pk}/change/",
+                "/admin/axes/accessfailurelog/"):
+        page = staff_client.get(url)
+        assert page.status_code == 200
+        assert "typed-secret-789" not in page.content.decode()
