@@ -31,7 +31,7 @@ def address_failures(request: HttpRequest) -> QuerySet[AccessAttempt]:
 def address_is_capped(request: HttpRequest) -> bool:
     """Whether this address has used up SIGN_IN_ADDRESS_FAILURE_LIMIT across all accounts."""
     cap = settings.SIGN_IN_ADDRESS_FAILURE_LIMIT
-    AxesProxyHandler.update_request(request)
+    AxesProxyHandler.update_request(request)  # sets request.axes_ip_address
     if cap <= 0 or get_cool_off(request) is None or request.axes_ip_address is None:
         return False  # no address (e.g. force_login): nothing to count by
     total = address_failures(request).aggregate(total=Sum("failures_since_start"))["total"]

@@ -93,9 +93,14 @@ def redeem(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     OAuth 2.0 Security BCP, RFC 9700 §4.14).
     """
     token = find(api, raw, kind)
-    if token is None or token.expires_at <= timezone.now():
+    if token is None:
         return None
-    if token.revoked_at is not None or not consume(token):
+    if token.revoked_at is not None:  # however old: its successors may still live
+        revoke_family(token)
+        return None
+    if token.expires_at <= timezone.now():
+        return None
+    if not consume(token):  # used by another request at this very moment
         revoke_family(token)
         return None
     return token

@@ -290,3 +290,15 @@ def test_other_edits_keep_the_tokens(client, token_api, member):
     token_api.save()
 
     assert profile(client, token_api, tokens["access_token"]["value"]).status_code == 200
+
+
+def test_an_expired_rotated_refresh_token_still_revokes_its_family(client, token_api, member):
+    first = issue_tokens(client, token_api, member.email, MEMBER_PASSWORD)
+    second = exchange(client, token_api, refresh_token=first["refresh_token"]["value"]).json()
+    ApiToken.objects.filter(token_hash=hash_token(first["refresh_token"]["value"])).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert exchange(client, token_api,
+                    refresh_token=first["refresh_token"]["value"]).status_code == 401
+    assert profile(client, token_api, second["access_token"]["value"]).status_code == 401
