@@ -117,7 +117,7 @@ CACHES = {
 
 AUTH_USER_MODEL = "members.Member"
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "members.backends.SignInThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -189,10 +189,21 @@ RCMS_API_MAX_BODY_BYTES: int = env.int("RCMS_API_MAX_BODY_BYTES", default=64 * 1
 RCMS_GRANT_TOKEN_SECONDS: int = env.int("RCMS_GRANT_TOKEN_SECONDS", default=300)
 
 # --- Sign-in throttling (django-axes) ------------------------------------------
+# See docs/operations.md, "Sign-in lockouts".
 AXES_FAILURE_LIMIT: int = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME: float = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# One account from one address: an attacker's failures never lock the owner
+# out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The lockout runs from the failure that reached the limit; attempts during it
+# are refused without being counted, so they cannot prolong it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
+# Failures one address may make across all accounts within the cool-off
+# (0 = no cap). It blocks only that address, never an account.
+SIGN_IN_ADDRESS_FAILURE_LIMIT: int = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=20)
+# members/lockout_admin.py registers axes' models with a "Clear lockout" action.
+AXES_ENABLE_ADMIN = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
 # Behind N reverse proxies (load balancer, ingress), the client address is taken

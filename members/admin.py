@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from . import lockout_admin  # noqa: F401  (registers the sign-in lockout screens)
 from .forms import (
     MemberChangeForm,
     MemberCreationForm,

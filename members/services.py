@@ -1,19 +1,19 @@
 """Sign-in and token rules of the front-end API.
 
 Sign-in goes through :func:`django.contrib.auth.authenticate` so that
-django-axes (``AxesStandaloneBackend``) counts failures and locks out by
-email and by client address. Tokens follow Kuroco's dynamic-token flow:
+django-axes counts failures and locks one email out from one client address
+(see :mod:`members.lockouts`). Tokens follow Kuroco's dynamic-token flow:
 login_challenge → single-use grant token → access + refresh tokens.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
+from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout, user_logged_in
+from django.contrib.auth import SESSION_KEY, authenticate, login, logout, user_logged_in
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from kuroco_billing.rcms_api import tokens
 from kuroco_billing.rcms_api.errors import ApiError
 from kuroco_billing.rcms_api.models import Api, ApiToken, Endpoint
 
+from . import lockouts
 from .models import Member
 
 logger = logging.getLogger(__name__)
@@ -44,45 +45,13 @@ def sign_in(request: HttpRequest, email: str, password: str) -> Member:
         # would swap our response for its plain-text page.
         request.axes_locked_out = False
         headers = {}
-        seconds = lockout_seconds_left(request, username)
+        seconds = lockouts.seconds_left(request, username)
         if seconds is not None:
             headers["Retry-After"] = str(seconds)
         raise ApiError("too_many_requests", LOCKED_OUT, headers=headers)
     if member is None or not member.is_active:
         raise ApiError("unauthorized", INVALID_CREDENTIALS)
     return member
-
-
-def lockout_seconds_left(request: HttpRequest, username: str) -> int | None:
-    """Seconds until axes lets this email / client address try again (None: never).
-
-    Axes locks while the failures recorded within the cool-off reach the limit,
-    so the lockout ends when the attempt that brought the count to the limit
-    (counting from the newest) leaves the cool-off window.
-    """
-    from axes.handlers.proxy import AxesProxyHandler
-    from axes.helpers import get_cool_off, get_credentials, get_failure_limit
-
-    cool_off = get_cool_off(request)
-    if cool_off is None:
-        return None
-    credentials = get_credentials(username)
-    handler = AxesProxyHandler.get_implementation()
-    if not hasattr(handler, "get_user_attempts"):  # not the database handler
-        return max(1, math.ceil(cool_off.total_seconds()))
-    limit = get_failure_limit(request, credentials)
-    now = timezone.now()
-    ends_at = now
-    for attempts in handler.get_user_attempts(request, credentials):
-        counted = 0
-        for attempt in attempts.order_by("-attempt_time"):
-            counted += attempt.failures_since_start
-            if counted >= limit:
-                ends_at = max(ends_at, attempt.attempt_time + cool_off)
-                break
-    if ends_at <= now:
-        ends_at = now + cool_off
-    return max(1, math.ceil((ends_at - now).total_seconds()))
 
 
 def start_session(request: HttpRequest, member: Member, *, remember: bool) -> None:
@@ -137,25 +106,30 @@ def token_lifetimes(endpoint: Endpoint) -> tuple[int, int]:
 
 
 def exchange_grant(api: Api, endpoint: Endpoint, raw_grant: str) -> TokenPair:
-    """Trade a grant token (once) for an access and a refresh token."""
-    grant = tokens.find_usable(api, raw_grant, ApiToken.Kind.GRANT)
-    if grant is None or not grant.member.is_active or not tokens.consume(grant):
+    """Trade a grant token (once) for an access and a refresh token of its family."""
+    grant = tokens.redeem(api, raw_grant, ApiToken.Kind.GRANT)
+    if grant is None or not grant.member.is_active:
         raise ApiError("unauthorized", INVALID_GRANT, field="grant_token")
-    return _issue_pair(api, endpoint, grant.member)
+    return _issue_pair(api, endpoint, grant)
 
 
 def rotate_refresh(api: Api, endpoint: Endpoint, raw_refresh: str) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token and its access token die."""
-    old = tokens.find_usable(api, raw_refresh, ApiToken.Kind.REFRESH)
-    if old is None or not old.member.is_active or not tokens.consume(old):
+    """Trade a refresh token for a new pair; the old refresh token and its access token die.
+
+    Presenting a refresh token that was already rotated revokes its whole family.
+    """
+    old = tokens.redeem(api, raw_refresh, ApiToken.Kind.REFRESH)
+    if old is None or not old.member.is_active:
         raise ApiError("unauthorized", INVALID_REFRESH, field="refresh_token")
     tokens.revoke_siblings(old)
-    return _issue_pair(api, endpoint, old.member)
+    return _issue_pair(api, endpoint, old)
 
 
-def _issue_pair(api: Api, endpoint: Endpoint, member: Member) -> TokenPair:
+def _issue_pair(api: Api, endpoint: Endpoint, parent: ApiToken) -> TokenPair:
     access_lifetime, refresh_lifetime = token_lifetimes(endpoint)
-    access, refresh = tokens.issue_pair(api, member, access_lifetime, refresh_lifetime)
+    access, refresh = tokens.issue_pair(
+        api, parent.member, access_lifetime, refresh_lifetime, family=parent.family
+    )
     return TokenPair(access, refresh)
 
 
@@ -175,6 +149,34 @@ def sign_out(request: HttpRequest, api: Api, member: Member) -> None:
         tokens.revoke_all(api, member)
 
 
+def end_every_sign_in(member: Member) -> None:
+    """Sign ``member`` out everywhere: every token of every API, every session.
+
+    Sessions would die anyway at their next request (Django checks the
+    password hash kept in the session, and refuses inactive members); deleting
+    them leaves nothing behind that a later rule change could revive.
+    """
+    tokens.revoke_member(member)
+    _delete_sessions(member)
+
+
+def _delete_sessions(member: Member) -> None:
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store, "get_model_class"):  # not stored in the database
+        return
+    # Sessions are not indexed by member: decode the live ones. This runs on a
+    # password change or deactivation only, never on a request's hot path.
+    member_id = str(member.pk)
+    sessions = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
+    keys = [
+        session.session_key
+        for session in sessions.only("session_key", "session_data").iterator()
+        if str(store().decode(session.session_data).get(SESSION_KEY)) == member_id
+    ]
+    for key in keys:
+        store(session_key=key).delete()
+
+
 def profile(member: Member) -> dict:
     groups = member.member_groups.order_by("id").values_list("id", "name")
     return {
@@ -189,9 +191,9 @@ def profile(member: Member) -> dict:
 
 __all__ = [
     "TokenPair",
+    "end_every_sign_in",
     "exchange_grant",
     "issue_grant",
-    "lockout_seconds_left",
     "member_for_access_token",
     "profile",
     "record_token_sign_in",

@@ -114,6 +114,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Every token descending from one grant: the grant, each pair exchanged
+    # for it and each rotation after. Reusing one of them revokes them all.
+    family = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["api", "member", "kind"])]

@@ -2,12 +2,13 @@
 
 A token is ``secrets.token_urlsafe(32)`` handed to the client once; only its
 SHA-256 is stored (:class:`~kuroco_billing.rcms_api.models.ApiToken`), so a
-leaked database does not leak usable tokens.
+leaked database does not leak usable tokens. Lifetimes and revocation: docs/api.md.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,9 +34,18 @@ class IssuedToken:
 
 
 def issue(
-    api: Api, member, kind: str, lifetime_seconds: int, *, now: datetime | None = None
+    api: Api,
+    member,
+    kind: str,
+    lifetime_seconds: int,
+    *,
+    now: datetime | None = None,
+    family: uuid.UUID | None = None,
 ) -> IssuedToken:
-    """Create a token of ``kind`` for ``member`` on ``api``; the raw value is returned once."""
+    """Create a token of ``kind`` for ``member`` on ``api``; the raw value is returned once.
+
+    Without ``family`` the token starts a new one (a grant does).
+    """
     now = now or timezone.now()
     value = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=lifetime_seconds)
@@ -46,8 +56,20 @@ def issue(
         token_hash=hash_token(value),
         expires_at=expires_at,
         created_at=now,
+        family=family or uuid.uuid4(),
     )
     return IssuedToken(value, expires_at, record)
+
+
+def find(api: Api, raw: str | None, kind: str) -> ApiToken | None:
+    """The token of ``kind`` with value ``raw`` issued by ``api``, whatever its state."""
+    if not raw or len(raw) > MAX_TOKEN_LENGTH:
+        return None
+    return (
+        ApiToken.objects.select_related("member")
+        .filter(api=api, kind=kind, token_hash=hash_token(raw))
+        .first()
+    )
 
 
 def find_usable(api: Api, raw: str | None, kind: str) -> ApiToken | None:
@@ -56,14 +78,30 @@ def find_usable(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     A token of another API, another kind, or a revoked or expired one is None:
     callers answer all of them the same way.
     """
-    if not raw or len(raw) > MAX_TOKEN_LENGTH:
-        return None
-    token = (
-        ApiToken.objects.select_related("member")
-        .filter(api=api, kind=kind, token_hash=hash_token(raw))
-        .first()
-    )
+    token = find(api, raw, kind)
     if token is None or not token.is_usable:
+        return None
+    return token
+
+
+def redeem(api: Api, raw: str | None, kind: str) -> ApiToken | None:
+    """Use up a single-use grant or refresh token; None if it cannot be used.
+
+    A token presented again after it was used means that two parties hold it,
+    one of them a thief, and nobody can tell which: every token of its family
+    is revoked and the member signs in again (refresh token rotation as in
+    OAuth 2.0 Security BCP, RFC 9700 §4.14).
+    """
+    token = find(api, raw, kind)
+    if token is None:
+        return None
+    if token.revoked_at is not None:  # however old: its successors may still live
+        revoke_family(token)
+        return None
+    if token.expires_at <= timezone.now():
+        return None
+    if not consume(token):  # used by another request at this very moment
+        revoke_family(token)
         return None
     return token
 
@@ -97,12 +135,23 @@ def revoke_siblings(token: ApiToken) -> int:
 
 
 def issue_pair(
-    api: Api, member, access_lifetime: int, refresh_lifetime: int
+    api: Api, member, access_lifetime: int, refresh_lifetime: int, *, family: uuid.UUID | None
 ) -> tuple[IssuedToken, IssuedToken]:
+    """An access and a refresh token in ``family`` (the grant's or the rotated token's)."""
     now = timezone.now()
-    access = issue(api, member, ApiToken.Kind.ACCESS, access_lifetime, now=now)
-    refresh = issue(api, member, ApiToken.Kind.REFRESH, refresh_lifetime, now=now)
+    family = family or uuid.uuid4()
+    access = issue(api, member, ApiToken.Kind.ACCESS, access_lifetime, now=now, family=family)
+    refresh = issue(api, member, ApiToken.Kind.REFRESH, refresh_lifetime, now=now, family=family)
     return access, refresh
+
+
+def revoke_family(token: ApiToken) -> int:
+    """Revoke every live token descending from the same grant as ``token``."""
+    if token.family is None:  # issued before families existed
+        return 0
+    return ApiToken.objects.filter(family=token.family, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def revoke_all(api: Api | int, member=None) -> int:
@@ -111,3 +160,10 @@ def revoke_all(api: Api | int, member=None) -> int:
     if member is not None:
         tokens = tokens.filter(member=member)
     return tokens.update(revoked_at=timezone.now())
+
+
+def revoke_member(member) -> int:
+    """Revoke every live token of ``member`` on every API."""
+    return ApiToken.objects.filter(member=member, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )

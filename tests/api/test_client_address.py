@@ -45,7 +45,7 @@ def test_lockout_behind_a_proxy_counts_each_client_separately(client, token_api,
 
     url = endpoint_url(token_api, "login_challenge")
     for _ in range(3):
-        post_json(client, url, {"email": "nobody@example.com", "password": "wrong"},
+        post_json(client, url, {"email": member.email, "password": "wrong"},
                   REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.1")
     locked = post_json(client, url, {"email": member.email, "password": MEMBER_PASSWORD},
                        REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.1")

@@ -97,13 +97,56 @@ def test_refresh_rotates_and_the_old_refresh_token_stops_working(client, token_a
     assert second["refresh_token"]["value"] != first["refresh_token"]["value"]
     assert profile(client, token_api, second["access_token"]["value"]).status_code == 200
 
-    replay = exchange(client, token_api, refresh_token=first["refresh_token"]["value"])
-    assert replay.status_code == 401
     # The access token issued with the old refresh token died with it.
     assert profile(client, token_api, first["access_token"]["value"]).status_code == 401
     # The new refresh token works (once).
+    third = exchange(client, token_api, refresh_token=second["refresh_token"]["value"])
+    assert third.status_code == 200
+    assert profile(client, token_api, third.json()["access_token"]["value"]).status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_its_whole_family(client, token_api, member):
+    first = issue_tokens(client, token_api, member.email, MEMBER_PASSWORD)
+    second = exchange(client, token_api, refresh_token=first["refresh_token"]["value"]).json()
+    third = exchange(client, token_api, refresh_token=second["refresh_token"]["value"]).json()
+    elsewhere = issue_tokens(client, token_api, member.email, MEMBER_PASSWORD)
+    tokens_before = ApiToken.objects.count()
+
+    # The first refresh token shows up again: someone copied it.
+    replay = exchange(client, token_api, refresh_token=first["refresh_token"]["value"])
+
+    assert replay.status_code == 401
+    assert replay.json()["errors"][0]["code"] == "unauthorized"
+    assert "access_token" not in replay.json()
+    assert ApiToken.objects.count() == tokens_before  # nothing new was issued
+    # Every token issued after it from the same sign-in is dead...
+    assert profile(client, token_api, third["access_token"]["value"]).status_code == 401
     assert exchange(client, token_api,
-                    refresh_token=second["refresh_token"]["value"]).status_code == 200
+                    refresh_token=third["refresh_token"]["value"]).status_code == 401
+    # ...and the member's other sign-in is not touched.
+    assert profile(client, token_api, elsewhere["access_token"]["value"]).status_code == 200
+    assert exchange(client, token_api,
+                    refresh_token=elsewhere["refresh_token"]["value"]).status_code == 200
+
+
+def test_reusing_a_grant_token_revokes_what_it_was_exchanged_for(client, token_api, member):
+    grant = api_login(client, token_api, member.email, MEMBER_PASSWORD)["grant_token"]
+    pair = exchange(client, token_api, grant_token=grant).json()
+
+    assert exchange(client, token_api, grant_token=grant).status_code == 401
+
+    assert profile(client, token_api, pair["access_token"]["value"]).status_code == 401
+    assert exchange(client, token_api,
+                    refresh_token=pair["refresh_token"]["value"]).status_code == 401
+
+
+def test_every_token_of_one_sign_in_shares_one_family(client, token_api, member):
+    first = issue_tokens(client, token_api, member.email, MEMBER_PASSWORD)
+    exchange(client, token_api, refresh_token=first["refresh_token"]["value"])
+    issue_tokens(client, token_api, member.email, MEMBER_PASSWORD)
+
+    families = ApiToken.objects.values_list("family", flat=True).distinct()
+    assert len(families) == 2 and None not in families
 
 
 def test_refresh_does_not_touch_the_members_other_sign_ins(client, token_api, member):
@@ -247,3 +290,15 @@ def test_other_edits_keep_the_tokens(client, token_api, member):
     token_api.save()
 
     assert profile(client, token_api, tokens["access_token"]["value"]).status_code == 200
+
+
+def test_an_expired_rotated_refresh_token_still_revokes_its_family(client, token_api, member):
+    first = issue_tokens(client, token_api, member.email, MEMBER_PASSWORD)
+    second = exchange(client, token_api, refresh_token=first["refresh_token"]["value"]).json()
+    ApiToken.objects.filter(token_hash=hash_token(first["refresh_token"]["value"])).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert exchange(client, token_api,
+                    refresh_token=first["refresh_token"]["value"]).status_code == 401
+    assert profile(client, token_api, second["access_token"]["value"]).status_code == 401

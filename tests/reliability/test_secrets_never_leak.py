@@ -176,6 +176,14 @@ def test_no_secret_in_any_answer_page_or_log(
     # A used grant and an old refresh token, sent again: refused, and not echoed.
     assert token_post("token", {"grant_token": grant_tokens[-1]}).status_code in (400, 401)
     assert token_post("token", {"refresh_token": refresh}).status_code in (400, 401)
+    # A used token sent again revokes its whole family: sign in afresh.
+    login = token_post("login", {"email": MEMBER_EMAIL, "password": MEMBER_PASSWORD},
+                       may_hold_tokens=True)
+    grant_tokens.append(login.json()["grant_token"])
+    reissued = token_post("token", {"grant_token": grant_tokens[-1]}, may_hold_tokens=True)
+    assert reissued.status_code == 200, reissued.text
+    access2 = reissued.json()["access_token"]["value"]
+    tokens += [access2, reissued.json()["refresh_token"]["value"]]
     seen.requests_answer("token-api profile", app.get(
         f"{token_base}/profile", headers={"X-RCMS-API-ACCESS-TOKEN": access2}, timeout=30))
     seen.requests_answer("token-api profile old token", app.get(

@@ -1,0 +1,54 @@
+"""Sign-in lockouts in the admin: see who is locked out from where, and clear it."""
+
+from __future__ import annotations
+
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import ngettext
+
+from . import lockouts
+
+
+class LockoutAdmin(AccessAttemptAdmin):
+    """Axes' failure records, one per account, address and browser."""
+
+    list_display = [
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "attempt_time",
+        "locked_out_until",
+        "user_agent",
+    ]
+    list_display_links = ["username"]
+    actions = ["clear_lockout"]
+
+    @admin.display(description="locked out until")
+    def locked_out_until(self, obj: AccessAttempt):
+        if not lockouts.is_locked_out(obj):
+            return "—"
+        cool_off = get_cool_off()
+        return obj.attempt_time + cool_off if cool_off is not None else "until cleared"
+
+    @admin.action(description="Clear lockout", permissions=["delete"])
+    def clear_lockout(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        cleared = lockouts.clear(queryset)
+        self.message_user(
+            request,
+            ngettext(
+                "Cleared %d failure record: that account may sign in from that address again.",
+                "Cleared %d failure records: those accounts may sign in from those "
+                "addresses again.",
+                cleared,
+            ) % cleared,
+            messages.SUCCESS,
+        )
+
+
+admin.site.register(AccessAttempt, LockoutAdmin)
+admin.site.register(AccessFailureLog, AccessFailureLogAdmin)
+admin.site.register(AccessLog, AccessLogAdmin)

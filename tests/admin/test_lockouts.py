@@ -1,0 +1,85 @@
+"""Administrators see sign-in lockouts and clear them."""
+
+from __future__ import annotations
+
+import pytest
+from axes.models import AccessAttempt
+from django.test import Client
+
+from tests.fixtures.accounts import MEMBER_EMAIL, MEMBER_PASSWORD, endpoint_url, post_json
+
+pytestmark = pytest.mark.django_db
+
+ATTACKER = "203.0.113.66"
+CHANGELIST = "/admin/axes/accessattempt/"
+
+
+def login(client, api, password, address=ATTACKER):
+    return post_json(client, endpoint_url(api, "login_challenge"),
+                     {"email": MEMBER_EMAIL, "password": password}, REMOTE_ADDR=address)
+
+
+@pytest.fixture
+def locked_member(cookie_api, member):
+    attacker = Client()
+    for _ in range(5):
+        login(attacker, cookie_api, "wrong-password")
+    assert login(attacker, cookie_api, MEMBER_PASSWORD).status_code == 429
+    return member
+
+
+def test_the_lockout_shows_with_account_address_and_end(staff_client, locked_member):
+    html = staff_client.get(CHANGELIST).content.decode()
+
+    assert MEMBER_EMAIL in html and ATTACKER in html
+    assert "locked out until" in html.lower()
+    assert "wrong-password" not in html
+
+    filtered = staff_client.get(CHANGELIST, {"q": ATTACKER}).content.decode()
+    assert MEMBER_EMAIL in filtered
+
+
+def test_clear_lockout_lets_the_member_in_again(staff_client, locked_member, cookie_api):
+    attempt = AccessAttempt.objects.get(username=MEMBER_EMAIL, ip_address=ATTACKER)
+
+    response = staff_client.post(
+        CHANGELIST,
+        {"action": "clear_lockout", "_selected_action": [attempt.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Cleared 1 failure record" in response.content.decode()
+    assert not AccessAttempt.objects.exists()
+    assert login(Client(), cookie_api, MEMBER_PASSWORD).status_code == 200
+
+
+def test_view_only_staff_see_lockouts_but_cannot_clear_them(client, locked_member, db):
+    from django.contrib.auth.models import Permission
+
+    from members.models import Member
+
+    viewer = Member.objects.create_user("viewer@example.com", "viewer-pass-123", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_accessattempt"))
+    client.force_login(viewer)
+
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200
+    assert MEMBER_EMAIL in page.content.decode()
+    assert "clear_lockout" not in page.content.decode()
+
+    attempt = AccessAttempt.objects.get()
+    client.post(CHANGELIST, {"action": "clear_lockout", "_selected_action": [attempt.pk]})
+    assert AccessAttempt.objects.filter(pk=attempt.pk).exists()
+
+
+def test_a_failed_admin_login_keeps_its_password_out_of_the_lockout_pages(staff_client):
+    Client().post("/admin/login/", {"username": "someone@example.com",
+                                    "password": "typed-secret-789"}, REMOTE_ADDR=ATTACKER)
+    attempt = AccessAttempt.objects.get(ip_address=ATTACKER)
+
+    for url in (CHANGELIST, f"{CHANGELIST}{attempt.pk}/change/",
+                "/admin/axes/accessfailurelog/"):
+        page = staff_client.get(url)
+        assert page.status_code == 200
+        assert "typed-secret-789" not in page.content.decode()

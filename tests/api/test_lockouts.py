@@ -1,0 +1,157 @@
+"""Sign-in lockouts: keyed by account and address together, never extended, capped per address."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+
+from tests.fixtures.accounts import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    MEMBER_EMAIL,
+    MEMBER_PASSWORD,
+    endpoint_url,
+    post_json,
+)
+from tests.fixtures.clock import freeze
+
+pytestmark = pytest.mark.django_db
+
+ATTACKER = "203.0.113.66"
+OWNER = "198.51.100.7"
+
+
+def login(client, api, email, password, address):
+    return post_json(
+        client, endpoint_url(api, "login_challenge"),
+        {"email": email, "password": password}, REMOTE_ADDR=address,
+    )
+
+
+def fail(client, api, email, address, times):
+    return [login(client, api, email, "wrong-password", address) for _ in range(times)][-1]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return freeze(monkeypatch)
+
+
+@pytest.fixture
+def cool_off(settings):
+    # A short cool-off of our own, so the test reads in plain seconds.
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
+    return 15 * 60
+
+
+@pytest.mark.parametrize("api_fixture", ["cookie_api", "token_api"])
+def test_five_wrong_passwords_for_the_admin_do_not_lock_out_another_address(
+    client, request, api_fixture, admin_user, settings
+):
+    api = request.getfixturevalue(api_fixture)
+    assert settings.AXES_FAILURE_LIMIT == 5
+    assert fail(client, api, ADMIN_EMAIL, ATTACKER, times=5).status_code == 429
+
+    # The attacker's address stays locked, even with the right password...
+    assert login(client, api, ADMIN_EMAIL, ADMIN_PASSWORD, ATTACKER).status_code == 429
+    # ...while the administrator, from their own address, signs in.
+    answer = login(client, api, ADMIN_EMAIL, ADMIN_PASSWORD, OWNER)
+    assert answer.status_code == 200
+    assert answer.json()["member_id"] == admin_user.pk
+
+
+def test_the_admin_login_page_is_not_locked_from_another_address(client, admin_user):
+    for _ in range(5):
+        client.post("/admin/login/", {"username": ADMIN_EMAIL, "password": "wrong"},
+                    REMOTE_ADDR=ATTACKER)
+    locked = client.post("/admin/login/", {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+                         REMOTE_ADDR=ATTACKER)
+    assert locked.status_code == 429
+    assert SESSION_KEY not in client.session
+
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, REMOTE_ADDR=OWNER,
+    )
+    assert response.status_code == 302
+    assert int(client.session[SESSION_KEY]) == admin_user.pk
+
+
+def test_attempts_during_a_lockout_do_not_extend_it(client, cookie_api, member, clock, cool_off):
+    locked = fail(client, cookie_api, MEMBER_EMAIL, ATTACKER, times=5)
+    wait = int(locked["Retry-After"])
+    assert cool_off <= wait <= cool_off + 1
+
+    # One wrong attempt every minute, all through the lockout.
+    waited = 0
+    while waited + 60 < wait:
+        waited += 60
+        clock.advance(60)
+        assert fail(client, cookie_api, MEMBER_EMAIL, ATTACKER, times=1).status_code == 429
+
+    clock.advance(wait - waited)  # as long as the first answer said, and no longer
+    answer = login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD, ATTACKER)
+    assert answer.status_code == 200
+
+
+def test_retry_after_counts_down_to_the_end_of_the_lockout(
+    client, token_api, member, clock, cool_off
+):
+    locked = fail(client, token_api, MEMBER_EMAIL, ATTACKER, times=5)
+    assert locked.status_code == 429
+    wait = int(locked["Retry-After"])
+    assert cool_off <= wait <= cool_off + 1
+
+    clock.advance(600)
+    again = login(client, token_api, MEMBER_EMAIL, MEMBER_PASSWORD, ATTACKER)
+    assert again.status_code == 429
+    assert int(again["Retry-After"]) == wait - 600
+
+    clock.advance(wait - 600 - 1)  # one second early: still locked
+    assert login(client, token_api, MEMBER_EMAIL, MEMBER_PASSWORD, ATTACKER).status_code == 429
+    clock.advance(1)
+    assert login(client, token_api, MEMBER_EMAIL, MEMBER_PASSWORD, ATTACKER).status_code == 200
+
+
+def test_failures_spread_over_time_only_count_within_the_cool_off(
+    client, cookie_api, member, clock, cool_off
+):
+    fail(client, cookie_api, MEMBER_EMAIL, ATTACKER, times=4)
+    clock.advance(cool_off + 1)
+    # The four old failures have expired: one more is not a lockout.
+    assert fail(client, cookie_api, MEMBER_EMAIL, ATTACKER, times=1).status_code == 401
+
+
+def test_guessing_across_accounts_from_one_address_hits_the_address_cap(
+    client, cookie_api, member, settings, clock, cool_off
+):
+    cap = settings.SIGN_IN_ADDRESS_FAILURE_LIMIT
+    assert cap > settings.AXES_FAILURE_LIMIT
+    # Four guesses per account stay under the per-account limit...
+    for index in range(cap // 4):
+        assert fail(client, cookie_api, f"guess{index}@example.com", ATTACKER,
+                    times=4).status_code == 401
+    # ...but the address has spent its allowance: any further guess is refused.
+    last = fail(client, cookie_api, "one-more@example.com", ATTACKER, times=1)
+    assert last.status_code == 429
+    assert 0 < int(last["Retry-After"]) <= cool_off + 1
+
+    # That address gets nowhere, not even with a right password...
+    assert login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD, ATTACKER).status_code == 429
+    # ...and the account it never touched still signs in from anywhere else.
+    assert login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD, OWNER).status_code == 200
+
+    clock.advance(int(last["Retry-After"]))
+    assert login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD, ATTACKER).status_code == 200
+
+
+def test_a_few_typos_from_a_shared_address_lock_nobody_else_out(
+    client, cookie_api, member, other_member
+):
+    # Colleagues behind one NAT address: one of them mistypes until locked out.
+    fail(client, cookie_api, MEMBER_EMAIL, ATTACKER, times=5)
+
+    answer = login(client, cookie_api, other_member.email, "other-pass-123", ATTACKER)
+    assert answer.status_code == 200
