@@ -1,8 +1,6 @@
 """Refuse cross-site POSTs to the emulator's pages and controls (the API has its key).
 
-Browsers say where a form POST comes from (``Sec-Fetch-Site``, ``Origin``, else ``Referer``);
-anything but this very origin is refused. A client that sends none of them (curl, tests, the
-SDK) is no browser and cannot be driven by another site.
+The rule and its reasons: docs/emulator.md, "Dashboard".
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ def cross_site_refusal(request: Request) -> str | None:
     if fetch_site is not None and fetch_site not in ALLOWED_FETCH_SITES:
         return f"Sec-Fetch-Site is {fetch_site!r}"
     source = request.headers.get("Origin") or request.headers.get("Referer")
-    if source is None:
+    if source is None:  # browsers send one on every form POST: this is curl, the SDK, a test
         return None
     here = _origin(request.host_url)
     if here is None or _origin(source) != here:

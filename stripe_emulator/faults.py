@@ -1,8 +1,5 @@
-"""Injected failures for the next N matching requests: 500, 429, hang, drop.
-
-A fault strikes at one of two stages. ``before``: the request never reaches execution (an
-edge failure; nothing runs, nothing is saved under its idempotency key). ``during``: the
-endpoint began executing, so the answer is saved under the key and replayed, as on Stripe.
+"""Injected failures for the next N matching requests: 500, 429, hang, drop, each striking
+``before`` execution (nothing saved) or ``during`` it (saved under the idempotency key).
 """
 
 from __future__ import annotations
