@@ -1,12 +1,6 @@
-"""Changing a subscription's price: prorations and the invoice a change may need now.
+"""Changing a subscription's price: proration lines and the invoice a change may need now.
 
-As on Stripe (classic billing mode): a change within the same billing interval prorates the
-rest of the period (credit for the old price, charge for the new one). ``create_prorations``
-keeps those lines for the next renewal invoice, ``always_invoice`` bills them at once and
-``none`` drops them. A change of interval restarts the period now and bills the new price at
-once. When that immediate payment fails, ``payment_behavior=error_if_incomplete`` answers
-402 and changes nothing; the default ``allow_incomplete`` keeps the change and the
-subscription goes ``past_due`` with the invoice open.
+The rules (Stripe's classic billing mode) are in docs/emulator.md, "Plan changes".
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""The hosted Billing Portal page: GET shows the member's billing, POST runs one action.
-
-Actions go through the same handlers as the API, so they emit the same events. Each form
-carries the session's CSRF token, and a POST from another origin is refused (same idea as
-the dashboard's check): the session URL alone must not let another site act for a member.
-"""
+"""The hosted Billing Portal page: GET shows the member's billing, POST runs one action
+through the API's own handlers (same checks, same events). Forms carry a CSRF token."""
 
 from __future__ import annotations
 
@@ -176,6 +172,8 @@ class Portal:
 
 
 def handle(store: Store, request: Request, session_id: str) -> Response:
+    # The session URL is a bearer credential: the token and the Origin check keep another
+    # site from acting for the member through a browser that has the page open.
     session = store.get("billing_portal.session", session_id)
     secret = store.private["portal"].get(session_id)
     if session is None or secret is None:

@@ -1,8 +1,5 @@
-"""Check emulator objects against Stripe's JSON Schema for API version 2026-10-28.endive.
-
-The schema lives outside the project in ``../shared/stripe/`` (``STRIPE_REFERENCE_DIR``
-overrides the folder, e.g. from a git worktree); tests skip with the reason when it is absent.
-"""
+"""Check emulator objects against Stripe's JSON Schema for API version 2026-10-28.endive,
+read from ``../shared/stripe/`` (or ``STRIPE_REFERENCE_DIR``); absent, the checks skip."""
 
 from __future__ import annotations
 
