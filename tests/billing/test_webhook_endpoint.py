@@ -338,7 +338,7 @@ def test_unhandled_type_is_stored_as_ignored(client, stripe_settings, customer):
     assert response.status_code == 200
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert stored.error == "Event type invoice.paid is not handled."
+    assert stored.note == "Event type invoice.paid is not handled."
     assert post_event(client, event).json()["status"] == "duplicate"
 
 
@@ -348,7 +348,7 @@ def test_livemode_mismatch_is_stored_as_ignored(client, stripe_settings, custome
     assert response.status_code == 200
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert "live mode" in stored.error
+    assert "live mode" in stored.note
     customer.refresh_from_db()
     assert customer.stripe_subscription_id is None
 
@@ -359,7 +359,7 @@ def test_unknown_customer_is_ignored_with_the_reason(client, stripe_settings, me
     assert response.status_code == 200
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert "cus_nobody" in stored.error
+    assert "cus_nobody" in stored.note
     assert stored.member is None
 
 
