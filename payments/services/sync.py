@@ -237,18 +237,18 @@ def _hydrate(row: tuple) -> tuple[Member, SubscriptionState | None]:
     member_fields = [f.attname for f in Member._meta.concrete_fields]
     state_fields = [f.attname for f in SubscriptionState._meta.concrete_fields]
     split = len(member_fields)
-    member = Member.from_db(connection.alias, member_fields, _converted(Member, row[:split]))
+    member = Member.from_db(connection.alias, member_fields, db_values(Member, row[:split]))
     state_row = row[split:]
     if state_row[0] is None:
         return member, None
     return member, SubscriptionState.from_db(
-        connection.alias, state_fields, _converted(SubscriptionState, state_row))
+        connection.alias, state_fields, db_values(SubscriptionState, state_row))
 
 
-def _converted(model, values) -> list:
-    """Database values as the ORM would give them (JSON decoded, datetimes aware)."""
+def db_values(model, values, fields=None) -> list:
+    """Raw database values as the ORM would give them (JSON decoded, datetimes aware)."""
     out = []
-    for f, value in zip(model._meta.concrete_fields, values, strict=True):
+    for f, value in zip(fields or model._meta.concrete_fields, values, strict=True):
         for converter in connection.ops.get_db_converters(f.get_col(model._meta.db_table)) + \
                 f.get_db_converters(connection):
             value = converter(value, f.get_col(model._meta.db_table), connection)

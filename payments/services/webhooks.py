@@ -229,9 +229,9 @@ def _known(event_id: str) -> _Known:
     with connection.cursor() as cursor:
         cursor.execute(_KNOWN_SQL, [event_id])
         version, status = cursor.fetchone()
-    if isinstance(version, str):  # SQLite hands back text
-        version = connection.ops.convert_datetimefield_value(
-            version, StripeSettings._meta.get_field("updated_at"), connection)
+    if version is not None:
+        [version] = sync.db_values(StripeSettings, [version],
+                                   [StripeSettings._meta.get_field("updated_at")])
     return _Known(version, status)
 
 
