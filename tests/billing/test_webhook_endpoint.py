@@ -419,3 +419,41 @@ def test_secrets_never_in_the_answer(client, stripe_settings):
     response = post_event(client, make_event(make_subscription()), "whsec_wrong")
     assert UNIT_WEBHOOK_SECRET.encode() not in response.content
     assert b"whsec_" not in response.content
+
+
+def _saved_elsewhere(**values) -> None:
+    """Change the settings row the way another worker or node would: no signal here."""
+    from payments.models import StripeSettings
+
+    StripeSettings.objects.filter(pk=1).update(updated_at=timezone.now(), **values)
+
+
+def test_a_secret_saved_in_another_process_is_used_at_once(client, stripe_settings, customer,
+                                                           gold):
+    assert post_event(client, make_event(make_subscription(), created=1_700_000_000)
+                      ).status_code == 200  # settings now cached in this process
+    _saved_elsewhere(webhook_secret="whsec_rolled_elsewhere")
+
+    fresh = make_event(make_subscription(), created=1_700_000_100)
+    assert post_event(client, fresh, "whsec_rolled_elsewhere").status_code == 200
+    assert WebhookEvent.objects.get(event_id=fresh["id"]).status == "processed"
+
+
+def test_a_secret_removed_in_another_process_is_refused_at_once(client, stripe_settings,
+                                                                customer, gold):
+    assert post_event(client, make_event(make_subscription(), created=1_700_000_000)
+                      ).status_code == 200
+    _saved_elsewhere(webhook_secret="whsec_replacement")
+
+    stale = make_event(make_subscription(), created=1_700_000_100)
+    message = error_of(post_event(client, stale, UNIT_WEBHOOK_SECRET), 400, "bad_request")
+    assert message == "No signature matches a configured webhook secret."
+    assert not WebhookEvent.objects.filter(event_id=stale["id"]).exists()
+
+
+def test_the_webhook_skips_the_middleware_it_does_not_use(client, stripe_settings, customer,
+                                                          gold):
+    response = post_event(client, make_event(make_subscription()))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response  # no session, no CSRF cookie
+    assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
