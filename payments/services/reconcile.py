@@ -1,7 +1,7 @@
 """Repair members from Stripe's current truth (lost webhooks, hand edits).
 
 Stripe is read with no transaction open; the answer is applied under the member's
-lock (docs/billing.md, "Repairs").
+lock (docs/billing.md, "Repair: reconcile and replay").
 """
 
 from __future__ import annotations
