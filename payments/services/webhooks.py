@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from kuroco_billing.logging import redact
@@ -286,9 +286,10 @@ def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known)
             raise RuntimeError(f"Still not settled after {MAX_PASSES} passes; Stripe retries.")
     except _Duplicate:
         return Outcome("duplicate", event_id=event["id"])
-    except (OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, DataError):
         # The database itself is failing (down, locked, deadlock): recording the
-        # failure would fail too. The view answers 503 and Stripe retries.
+        # failure would fail too; the view answers 503 and Stripe retries. Or it
+        # refuses a value of the event: the view answers 400, nothing is stored.
         raise
     except Exception as exc:
         logger.exception("webhook_failed event=%s type=%s", event["id"], event["type"])
