@@ -457,3 +457,16 @@ def test_the_webhook_skips_the_middleware_it_does_not_use(client, stripe_setting
     assert response.status_code == 200
     assert "Set-Cookie" not in response  # no session, no CSRF cookie
     assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
+
+
+def test_a_value_the_database_refuses_is_a_400_and_stores_nothing(client, stripe_settings,
+                                                                   customer, gold):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL refuses \\u0000 in jsonb; SQLite stores it")
+    event = make_event(make_subscription())
+    event["description"] = "nul \u0000 byte"
+    message = error_of(post_event(client, event), 400, "bad_request")
+    assert message == "The event holds a value the database cannot store."
+    assert_nothing_changed(customer)
