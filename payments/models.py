@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .crypto import configured_keys
 from .fields import EncryptedTextField
 
 WEBHOOK_EVENTS = (
@@ -47,7 +48,9 @@ class StripeSettings(models.Model):
     # anyway), so a save in any worker of any node is seen by the next request.
     # A post_save signal alone would clear only the process that saved (the
     # trap of django.contrib.sites' SITE_CACHE).
-    _cached: StripeSettings | None = None
+    # The encryption keys are part of the cache's key: a copy decrypted with other
+    # keys (a settings change in tests, a rotation) is never handed out.
+    _cached: tuple[tuple, StripeSettings] | None = None
     _cache_lock = threading.Lock()
 
     @classmethod
@@ -59,18 +62,20 @@ class StripeSettings(models.Model):
     @classmethod
     def load_if_changed(cls, version) -> StripeSettings:
         """The cached settings if ``version`` (the row's ``updated_at``) is theirs, else read."""
-        cached = cls._cached
+        cached = cls.cached()
         if cached is None or version is None or cached.updated_at != version:
             cached, _ = cls.objects.get_or_create(pk=1)
             with cls._cache_lock:
-                cls._cached = cached
+                cls._cached = (tuple(configured_keys()), cached)
         return copy.copy(cached)  # callers may change their copy; the cache stays
 
     @classmethod
     def cached(cls) -> StripeSettings | None:
         """The last settings read by this process, unchecked (check with ``load_if_changed``)."""
-        cached = cls._cached
-        return copy.copy(cached) if cached is not None else None
+        entry = cls._cached
+        if entry is None or entry[0] != tuple(configured_keys()):
+            return None
+        return copy.copy(entry[1])
 
     @classmethod
     def clear_cache(cls) -> None:

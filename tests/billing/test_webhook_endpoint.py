@@ -470,3 +470,15 @@ def test_a_value_the_database_refuses_is_a_400_and_stores_nothing(client, stripe
     message = error_of(post_event(client, event), 400, "bad_request")
     assert message == "The event holds a value the database cannot store."
     assert_nothing_changed(customer)
+
+
+def test_cached_settings_never_outlive_the_encryption_keys(stripe_settings, settings):
+    from cryptography.fernet import Fernet
+
+    from payments.crypto import DecryptionError
+    from payments.models import StripeSettings
+
+    assert StripeSettings.load().webhook_secret == UNIT_WEBHOOK_SECRET  # now cached
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(DecryptionError):
+        StripeSettings.load()
