@@ -30,6 +30,7 @@ from kuroco_billing.logging import redact
 
 from ..models import WEBHOOK_EVENTS, StripeSettings, WebhookEvent
 from . import sync
+from .locks import db_values
 
 logger = logging.getLogger("payments.webhooks")
 
@@ -230,7 +231,7 @@ def _known(event_id: str) -> _Known:
         cursor.execute(_KNOWN_SQL, [event_id])
         version, status = cursor.fetchone()
     if version is not None:
-        [version] = sync.db_values(StripeSettings, [version],
+        [version] = db_values(StripeSettings, [version],
                                    [StripeSettings._meta.get_field("updated_at")])
     return _Known(version, status)
 
