@@ -232,7 +232,7 @@ def _known(event_id: str) -> _Known:
         version, status = cursor.fetchone()
     if version is not None:
         [version] = db_values(StripeSettings, [version],
-                                   [StripeSettings._meta.get_field("updated_at")])
+                              [StripeSettings._meta.get_field("updated_at")])
     return _Known(version, status)
 
 
