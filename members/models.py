@@ -143,3 +143,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} in {self.group}"
+
+    @property
+    def reason(self) -> str:
+        """Why the member is in the group, for the member editor."""
+        if self.source == self.Source.STRIPE and self.stripe_subscription_id:
+            return f"{self.get_source_display()} ({self.stripe_subscription_id})"
+        return self.get_source_display()

@@ -135,6 +135,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "type",
         "status",
         "error",
+        "note",
         "member",
         "livemode",
         "created",
@@ -180,8 +181,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
                 )
                 continue
             text = f"{event.event_id}: {event.get_status_display()}"
-            if event.error:
-                text += f" ({event.error})"
+            if event.error or event.note:
+                text += f" ({event.error or event.note})"
             self.message_user(request, text, levels.get(event.status, messages.INFO))
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .crypto import configured_keys
 from .fields import EncryptedTextField
 
 WEBHOOK_EVENTS = (
@@ -37,11 +41,46 @@ class StripeSettings(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.pk = 1
         super().save(*args, **kwargs)
+        type(self).clear_cache()
+
+    # Per process: the last row read, decrypted. Every reader checks the row's
+    # ``updated_at`` (one tiny query, or a column folded into a query it makes
+    # anyway), so a save in any worker of any node is seen by the next request.
+    # A post_save signal alone would clear only the process that saved (the
+    # trap of django.contrib.sites' SITE_CACHE).
+    # The encryption keys are part of the cache's key: a copy decrypted with other
+    # keys (a settings change in tests, a rotation) is never handed out.
+    _cached: tuple[tuple, StripeSettings] | None = None
+    _cache_lock = threading.Lock()
 
     @classmethod
     def load(cls) -> StripeSettings:
-        obj, _ = cls.objects.get_or_create(pk=1)
-        return obj
+        """The settings, decrypted once per change rather than once per call."""
+        version = cls.objects.filter(pk=1).values_list("updated_at", flat=True).first()
+        return cls.load_if_changed(version)
+
+    @classmethod
+    def load_if_changed(cls, version) -> StripeSettings:
+        """The cached settings if ``version`` (the row's ``updated_at``) is theirs, else read."""
+        cached = cls.cached()
+        if cached is None or version is None or cached.updated_at != version:
+            cached, _ = cls.objects.get_or_create(pk=1)
+            with cls._cache_lock:
+                cls._cached = (tuple(configured_keys()), cached)
+        return copy.copy(cached)  # callers may change their copy; the cache stays
+
+    @classmethod
+    def cached(cls) -> StripeSettings | None:
+        """The last settings read by this process, unchecked (check with ``load_if_changed``)."""
+        entry = cls._cached
+        if entry is None or entry[0] != tuple(configured_keys()):
+            return None
+        return copy.copy(entry[1])
+
+    @classmethod
+    def clear_cache(cls) -> None:
+        with cls._cache_lock:
+            cls._cached = None
 
     @property
     def livemode(self) -> bool | None:
@@ -82,7 +121,11 @@ class WebhookEvent(models.Model):
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
-    error = models.TextField("error or reason", blank=True)
+    # Why processing failed (failures only); Stripe retries a failed event.
+    error = models.TextField(blank=True)
+    # How a processed or ignored event was settled, e.g. "Older than the state
+    # already applied; skipped."
+    note = models.TextField(blank=True)
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

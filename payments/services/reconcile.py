@@ -1,16 +1,7 @@
 """Repair members from Stripe's current truth (lost webhooks, hand edits).
 
-For a member with a Stripe customer, the subscriptions are read from Stripe
-(status ``all``). The current one is the subscription the member holds if it
-still grants access, else the newest granting one (the same "one subscription
-per member, held one first" rule the webhooks follow). The member's groups and
-IDs are then set through ``services.sync``; every other subscription's
-Stripe-granted memberships are removed, and canceled ones are marked deleted.
-
-Each state row reconciled is marked as fetched from Stripe (``fetched_at``), so
-a delayed webhook older than this repair cannot undo it (see ``services.sync``).
-A database error for one member (e.g. a subscription ID another member holds)
-is reported for that member; the others are still reconciled.
+Stripe is read with no transaction open; the answer is applied under the member's
+lock (docs/billing.md, "Repair: reconcile and replay").
 """
 
 from __future__ import annotations
@@ -97,7 +88,9 @@ def _apply(member_id: int, subscriptions: list[dict], marker: int) -> list[str]:
         changes += [f"{change}{gone}" for change in sync.revoke(member, held)]
     if current is not None:
         state = sync.lock_state(current["id"])
-        changes += sync.apply_snapshot(member, state, current).changes
+        # Everything Stripe said was read before the transaction: nothing here asks again.
+        truth = sync.StripeTruth(snapshots={s["id"]: s for s in subscriptions})
+        changes += sync.apply_snapshot(member, state, current, truth=truth).changes
         sync.mark_fetched(state, marker)
         state.save()
     for subscription in subscriptions:

@@ -7,12 +7,9 @@ previous one until it expires) is accepted, and ``t`` must be within the
 tolerance in both directions.
 
 Storage and processing (``process_event``): each event is stored once,
-unique by its ID. The row is inserted inside the same transaction that
-applies the event, so two concurrent deliveries cannot both apply it: the
-second insert waits on the unique index and fails once the first commits
-(answered as a duplicate), or succeeds if the first rolled back. A failed
-event is recorded in its own transaction after the rollback and is processed
-again when Stripe retries.
+unique by its ID, by the transaction that applies it (docs/billing.md,
+"Webhook processing"). A failed event is recorded in its own transaction
+after the rollback and is processed again when Stripe retries.
 """
 
 from __future__ import annotations
@@ -26,13 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from kuroco_billing.logging import redact
 
 from ..models import WEBHOOK_EVENTS, StripeSettings, WebhookEvent
 from . import sync
+from .locks import db_values
 
 logger = logging.getLogger("payments.webhooks")
 
@@ -185,12 +183,26 @@ def parse_event(body: bytes) -> dict:
 
 # --- Storage and processing -----------------------------------------------------
 
-@dataclass
+# Stripe is asked at most this many times for one delivery (a tie, then the held
+# subscription); each answer is applied under the locks in a fresh transaction.
+MAX_PASSES = 4
+
+
 class Outcome:
     """How one delivery ended: ``result`` is processed, ignored, duplicate or failed."""
 
-    result: str
-    event: WebhookEvent | None
+    def __init__(self, result: str, event: WebhookEvent | None = None, *,
+                 event_id: str | None = None) -> None:
+        self.result = result
+        self._event = event
+        self._event_id = event_id
+
+    @property
+    def event(self) -> WebhookEvent | None:
+        """The stored row (read on demand for a duplicate, which the hot path never reads)."""
+        if self._event is None and self._event_id:
+            self._event = WebhookEvent.objects.filter(event_id=self._event_id).first()
+        return self._event
 
     @property
     def http_status(self) -> int:
@@ -201,29 +213,27 @@ class _Duplicate(Exception):
     pass
 
 
-def _claim(event: dict, *, force: bool) -> WebhookEvent:
-    """The event's row, inserted or locked, for this transaction to process."""
-    row = WebhookEvent.objects.select_for_update().filter(event_id=event["id"]).first()
-    if row is not None:
-        if row.status != WebhookEvent.Status.FAILED and not force:
-            raise _Duplicate
-        row.attempts += 1
-        return row
-    row = WebhookEvent(
-        event_id=event["id"],
-        type=event["type"],
-        created=datetime.fromtimestamp(event["created"], tz=UTC),
-        livemode=bool(event.get("livemode")),
-        payload=event,
-        status=WebhookEvent.Status.FAILED,  # until this transaction says otherwise
-    )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        # A concurrent delivery of the same event inserted it and committed.
-        raise _Duplicate from None
-    return row
+@dataclass
+class _Known:
+    """What one read before any transaction knows: the settings' version, the event's status."""
+
+    settings_version: datetime | None
+    status: str | None
+
+
+_KNOWN_SQL = """SELECT (SELECT "updated_at" FROM "{settings}" WHERE "id" = 1),
+    (SELECT "status" FROM "{events}" WHERE "event_id" = %s)""".format(  # noqa: S608, UP032
+    settings=StripeSettings._meta.db_table, events=WebhookEvent._meta.db_table)
+
+
+def _known(event_id: str) -> _Known:
+    with connection.cursor() as cursor:
+        cursor.execute(_KNOWN_SQL, [event_id])
+        version, status = cursor.fetchone()
+    if version is not None:
+        [version] = db_values(StripeSettings, [version],
+                              [StripeSettings._meta.get_field("updated_at")])
+    return _Known(version, status)
 
 
 def _ignore_reason(event: dict, config: StripeSettings) -> str | None:
@@ -240,12 +250,14 @@ def _ignore_reason(event: dict, config: StripeSettings) -> str | None:
 
 
 def process_event(
-    event: dict, *, force: bool = False, config: StripeSettings | None = None
+    event: dict, *, force: bool = False, config: StripeSettings | None = None,
+    known: _Known | None = None,
 ) -> Outcome:
     """Store and apply one verified event, exactly once. ``force`` re-runs a stored one."""
     started = time.monotonic()
-    outcome = _process(event, force=force, config=config or StripeSettings.load())
-    row = outcome.event
+    known = known or _known(event["id"])
+    outcome = _process(event, force=force, config=config or StripeSettings.load(), known=known)
+    row = outcome._event
     # One structured line per delivery: what, whom, how it ended, how long. No secrets.
     logger.log(
         logging.ERROR if outcome.result == WebhookEvent.Status.FAILED else logging.INFO,
@@ -256,31 +268,29 @@ def process_event(
     return outcome
 
 
-def _process(event: dict, *, force: bool, config: StripeSettings) -> Outcome:
-    if not force:
-        known = WebhookEvent.objects.filter(event_id=event["id"]).first()
-        if known is not None and known.status != WebhookEvent.Status.FAILED:
-            return Outcome("duplicate", known)
+def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known) -> Outcome:
+    if not force and known.status not in (None, WebhookEvent.Status.FAILED):
+        return Outcome("duplicate", event_id=event["id"])
+    truth = sync.StripeTruth()
     try:
-        with transaction.atomic():
-            row = _claim(event, force=force)
-            reason = _ignore_reason(event, config)
-            if reason is None:
-                result = sync.apply_event(event)
-                row.member = result.member
-                row.status = (WebhookEvent.Status.IGNORED if result.ignored
-                              else WebhookEvent.Status.PROCESSED)
-                row.error = result.note
-                changes = result.changes
+        for _ in range(MAX_PASSES):
+            try:
+                row, changes = _apply_and_store(event, config, known, force, truth)
+            except sync.NeedsStripe as need:
+                # Rolled back: ask Stripe with no transaction open, then apply again.
+                truth.fetch(need)
+            except sync.Retry:
+                pass
             else:
-                row.status, row.error, changes = WebhookEvent.Status.IGNORED, reason, []
-            row.processed_at = timezone.now()
-            row.save()
+                break
+        else:
+            raise RuntimeError(f"Still not settled after {MAX_PASSES} passes; Stripe retries.")
     except _Duplicate:
-        return Outcome("duplicate", WebhookEvent.objects.filter(event_id=event["id"]).first())
-    except (OperationalError, InterfaceError):
+        return Outcome("duplicate", event_id=event["id"])
+    except (OperationalError, InterfaceError, DataError):
         # The database itself is failing (down, locked, deadlock): recording the
-        # failure would fail too. The view answers 503 and Stripe retries.
+        # failure would fail too; the view answers 503 and Stripe retries. Or it
+        # refuses a value of the event: the view answers 400, nothing is stored.
         raise
     except Exception as exc:
         logger.exception("webhook_failed event=%s type=%s", event["id"], event["type"])
@@ -288,6 +298,72 @@ def _process(event: dict, *, force: bool, config: StripeSettings) -> Outcome:
     if changes:
         logger.info("webhook event=%s changes=%s", row.event_id, "; ".join(changes))
     return Outcome(row.status, row)
+
+
+def _apply_and_store(event: dict, config: StripeSettings, known: _Known, force: bool,
+                     truth: sync.StripeTruth) -> tuple[WebhookEvent, list[str]]:
+    """One pass: apply under the locks and store the event's row, in one transaction."""
+    with transaction.atomic():
+        row = WebhookEvent(
+            event_id=event["id"], type=event["type"],
+            created=datetime.fromtimestamp(event["created"], tz=UTC),
+            livemode=bool(event.get("livemode")), payload=event,
+        )
+        reason = _ignore_reason(event, config)
+        if reason is None:
+            result = sync.apply_event(event, truth=truth)
+            row.member = result.member
+            row.status = (WebhookEvent.Status.IGNORED if result.ignored
+                          else WebhookEvent.Status.PROCESSED)
+            row.note, changes = result.note, result.changes
+        else:
+            row.status, row.note, changes = WebhookEvent.Status.IGNORED, reason, []
+        row.processed_at = timezone.now()
+        _store(row, stored=known.status is not None, force=force)
+    return row, changes
+
+
+_INSERT_SQL = None
+
+
+def _insert_sql() -> tuple[str, list]:
+    global _INSERT_SQL
+    if _INSERT_SQL is None:
+        fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(f'"{f.column}"' for f in fields)
+        sql = """INSERT INTO "{table}" ({columns}) VALUES ({values})
+            ON CONFLICT ("event_id") DO NOTHING RETURNING "id" """.format(  # noqa: S608
+            table=WebhookEvent._meta.db_table, columns=columns,
+            values=", ".join(["%s"] * len(fields)))
+        _INSERT_SQL = (sql, fields)
+    return _INSERT_SQL
+
+
+def _store(row: WebhookEvent, *, stored: bool, force: bool) -> None:
+    """Insert the finished row, or update the stored failed one; _Duplicate if another won.
+
+    Inserting last keeps the transaction short; a concurrent delivery of the same
+    event waits on the unique index and, once this one commits, inserts nothing.
+    """
+    if not stored:
+        sql, fields = _insert_sql()
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted = cursor.fetchone()
+        if inserted is not None:
+            row.pk = inserted[0]
+            row._state.adding = False
+            return
+    # Stored before (failed, or being reprocessed), or inserted meanwhile by another delivery.
+    stored_row = WebhookEvent.objects.select_for_update().filter(event_id=row.event_id).first()
+    if stored_row is None or (stored_row.status != WebhookEvent.Status.FAILED and not force):
+        raise _Duplicate
+    row.pk, row.attempts, row.received_at = (
+        stored_row.pk, stored_row.attempts + 1, stored_row.received_at)
+    row.error = ""
+    row._state.adding = False
+    row.save(update_fields=["status", "note", "error", "member", "attempts", "processed_at"])
 
 
 def _record_failure(event: dict, exc: Exception) -> WebhookEvent | None:
@@ -315,11 +391,14 @@ def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
                 livemode=bool(event.get("livemode")), payload=event,
                 status=WebhookEvent.Status.FAILED, error=message, attempts=1,
             )
-            try:
-                with transaction.atomic():
-                    row.save()
-            except IntegrityError:
+            sql, fields = _insert_sql()
+            params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted = cursor.fetchone()
+            if inserted is None:  # another delivery stored it meanwhile
                 return WebhookEvent.objects.get(event_id=event["id"])
+            row.pk = inserted[0]
         elif row.status == WebhookEvent.Status.FAILED:
             row.attempts += 1
             row.error = message
@@ -328,11 +407,27 @@ def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
         return row
 
 
+def _verified(body: bytes, signature_header: str | None) -> tuple[dict, StripeSettings]:
+    """The event, checked with the settings of this process (read once per change)."""
+    config = StripeSettings.cached()
+    if config is not None:
+        try:
+            return verify(body, signature_header, config.webhook_secrets()), config
+        except WebhookRejected:
+            pass  # perhaps a secret saved in another process: check with the stored ones
+    config = StripeSettings.load()
+    return verify(body, signature_header, config.webhook_secrets()), config
+
+
 def receive(body: bytes, signature_header: str | None) -> Outcome:
     """Verify a delivery and process it. Raises WebhookRejected for refusals."""
-    config = StripeSettings.load()
-    event = verify(body, signature_header, config.webhook_secrets())
-    return process_event(event, config=config)  # loaded once per delivery
+    event, config = _verified(body, signature_header)
+    known = _known(event["id"])  # the settings' version comes with the event's status
+    if known.settings_version is None or config.updated_at != known.settings_version:
+        # Saved since this process read them (a secret rolled or removed): verify again.
+        config = StripeSettings.load_if_changed(known.settings_version)
+        event = verify(body, signature_header, config.webhook_secrets())
+    return process_event(event, config=config, known=known)
 
 
 def reprocess_event(event: WebhookEvent) -> WebhookEvent:

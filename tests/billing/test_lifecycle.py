@@ -177,7 +177,7 @@ def test_same_second_tie_is_settled_by_stripe(stripe_enabled, shopper, member, b
     with caplog.at_level("INFO", logger="payments.stripe"):
         assert post_event(client, older, stripe_enabled.webhook_secret).status_code == 200
     assert groups_of(member) == ["Silver"]  # fetched from Stripe, not the stale payload
-    assert "fetched from Stripe" in WebhookEvent.objects.get(event_id="evt_tie_older").error
+    assert "fetched from Stripe" in WebhookEvent.objects.get(event_id="evt_tie_older").note
     assert any("method=GET resource=/v1/subscriptions/{id} outcome=ok" in r.getMessage()
                for r in caplog.records)
 
@@ -256,7 +256,7 @@ def test_a_late_older_event_cannot_undo_a_reconcile(stripe_enabled, shopper, mem
     state = SubscriptionState.objects.get(subscription_id=sub_id)
     assert state.status == "unpaid"
     assert "fetched from Stripe again" in WebhookEvent.objects.get(
-        event_id="evt_late_past_due").error
+        event_id="evt_late_past_due").note
 
 
 def test_reconcile_reports_a_database_error_and_goes_on(stripe_enabled, shopper, member,

@@ -117,7 +117,7 @@ def test_deletion_is_final(customer, groups):
     send("customer.subscription.deleted", created=T0 + 5, status="canceled")
     late = send(created=T0 + 10, status="active")  # a stray later update
     assert late.result == "processed"
-    assert "deletion is final" in late.event.error
+    assert "deletion is final" in late.event.note
     customer.refresh_from_db()
     assert group_names(customer) == []
     assert customer.stripe_subscription_id is None
@@ -135,7 +135,7 @@ def test_late_created_after_deleted_never_grants(customer, groups):
 def test_out_of_order_older_snapshot_is_skipped(customer, groups):
     send(created=T0 + 10, prices=["price_silver"])
     older = send(created=T0 + 5, prices=["price_gold"])
-    assert "Older" in older.event.error
+    assert "Older" in older.event.note
     customer.refresh_from_db()
     assert group_names(customer) == ["Silver"]
     assert SubscriptionState.objects.get(subscription_id="sub_unit1").last_event_created \
@@ -175,7 +175,7 @@ def test_duplicate_event_is_applied_once(customer, groups):
 def test_another_subscription_does_not_clobber_the_held_one(customer, groups):
     send(created=T0, sub_id="sub_first", prices=["price_gold"])
     second = send(created=T0 + 1, sub_id="sub_second", prices=["price_silver"])
-    assert "already holds the active subscription sub_first" in second.event.error
+    assert "already holds the active subscription sub_first" in second.event.note
     customer.refresh_from_db()
     assert customer.stripe_subscription_id == "sub_first"
     assert group_names(customer) == ["Gold"]
@@ -197,8 +197,8 @@ def test_a_second_subscription_is_stored_ignored_and_flagged(customer, groups, c
     assert second.result == "ignored"
     stored = WebhookEvent.objects.get(event_id=second.event.event_id)
     assert (stored.status, stored.member) == ("ignored", customer)
-    assert "second subscription sub_second" in stored.error
-    assert "not granted; cancel it in Stripe" in stored.error
+    assert "second subscription sub_second" in stored.note
+    assert "not granted; cancel it in Stripe" in stored.note
     warnings = [r for r in caplog.records if r.name == "payments.sync"]
     assert [r.levelname for r in warnings] == ["WARNING"]
     line = warnings[0].getMessage()
@@ -223,7 +223,7 @@ def test_deleting_an_old_subscription_leaves_the_new_one(customer, groups):
 def test_customer_mismatch_is_ignored(customer, groups):
     outcome = send(created=T0, customer="cus_other", member_id=customer.pk)
     assert outcome.result == "ignored"
-    assert "not the member's customer" in outcome.event.error
+    assert "not the member's customer" in outcome.event.note
     customer.refresh_from_db()
     assert customer.stripe_subscription_id is None
 
@@ -269,3 +269,156 @@ def test_one_event_costs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(22):
         assert process_event(change).result == "processed"
     assert member.memberships.count() == len(prices[::2])
+
+
+# --- Outcomes: failures in ``error``, everything else in ``note`` -------------------
+
+def test_a_skipped_event_is_a_note_not_an_error(customer, groups):
+    send(created=T0 + 10, prices=["price_silver"])
+    older = send(created=T0 + 5, prices=["price_gold"])
+    assert (older.result, older.event.error) == ("processed", "")
+    assert older.event.note == "Older than the state already applied; skipped."
+
+
+def test_the_deletion_after_a_cancel_reads_as_normal(customer, groups):
+    send(created=T0, status="active")
+    send("customer.subscription.deleted", created=T0 + 5, status="canceled")
+    again = send("customer.subscription.deleted", created=T0 + 6, status="canceled",
+                 event_id="evt_second_delete")
+    assert (again.result, again.event.error) == ("processed", "")
+    assert again.event.note == "Subscription already deleted."
+
+
+# --- Late grants ---------------------------------------------------------------------
+
+def test_the_other_live_subscription_is_granted_when_the_held_one_ends(customer, groups):
+    send(created=T0, sub_id="sub_first", prices=["price_gold"])
+    assert send(created=T0 + 1, sub_id="sub_second",
+                prices=["price_silver"]).result == "ignored"
+
+    ended = send("customer.subscription.deleted", created=T0 + 2, sub_id="sub_first",
+                 status="canceled")
+    # At once, from the stored state of sub_second: no event of sub_second, no Stripe call.
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id == "sub_second"
+    assert group_names(customer) == ["Silver"]
+    assert "sub_second" in ended.event.note
+    rows = Membership.objects.filter(member=customer)
+    assert [(m.source, m.stripe_subscription_id) for m in rows] == [("stripe", "sub_second")]
+
+
+def test_an_ended_other_subscription_is_not_granted(customer, groups):
+    send(created=T0, sub_id="sub_first", prices=["price_gold"])
+    send(created=T0 + 1, sub_id="sub_second", prices=["price_silver"])
+    send(created=T0 + 2, sub_id="sub_second", status="unpaid", prices=["price_silver"])
+    send("customer.subscription.deleted", created=T0 + 3, sub_id="sub_first",
+         status="canceled")
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id is None
+    assert group_names(customer) == []
+
+
+def test_an_admin_removing_their_grant_leaves_the_paid_one(customer, groups):
+    given = Membership.objects.create(member=customer, group=groups["gold"], source="admin")
+    send(created=T0, prices=["price_gold"])
+    assert group_names(customer) == ["Gold"]
+
+    given.delete()  # the administrator takes back the group they gave by hand
+    row = Membership.objects.get(member=customer, group=groups["gold"])
+    assert (row.source, row.stripe_subscription_id) == ("stripe", "sub_unit1")
+    assert "sub_unit1" in row.reason
+
+    # Removing it through the relation (a queryset delete) keeps it too.
+    Membership.objects.filter(pk=row.pk).update(source="admin", stripe_subscription_id="")
+    customer.member_groups.remove(groups["gold"])
+    assert group_names(customer) == ["Gold"]
+
+
+def test_an_admin_removing_an_unpaid_group_removes_it(customer, groups):
+    Membership.objects.create(member=customer, group=groups["gold"], source="admin")
+    send(created=T0, prices=["price_silver"])
+    Membership.objects.get(member=customer, group=groups["gold"]).delete()
+    assert group_names(customer) == ["Silver"]
+    assert Membership.objects.get(member=customer).reason.startswith(
+        "By a Stripe subscription")
+
+
+def test_deleting_a_member_or_group_with_paid_memberships_works(customer, groups):
+    Membership.objects.create(member=customer, group=groups["gold"], source="admin")
+    send(created=T0, prices=["price_gold"])
+    groups["gold"].delete()
+    assert not Membership.objects.filter(member=customer).exists()
+    customer.delete()
+    assert not Membership.objects.exists()
+
+
+# --- Stripe is asked outside any transaction -----------------------------------------
+
+@pytest.fixture
+def paid(emulator, stripe_client, settings, transactional_db):
+    """A member paying in the emulator (which sends no webhooks): ``(member, sub_id, price)``.
+
+    The gateway's guard is on: a Stripe call inside a transaction raises.
+    """
+    from payments.models import StripeSettings
+    from tests.fixtures.billing import create_recurring_price, pay
+
+    settings.STRIPE_API_BASE = emulator.url
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    config = StripeSettings.load()
+    config.enabled = True
+    config.publishable_key = emulator.publishable_key
+    config.secret_key = emulator.secret_key
+    config.webhook_secret = "whsec_unit_current"
+    config.save()
+    price = create_recurring_price(stripe_client)
+    MemberGroup.objects.create(name="Gold", stripe_price_id=price)
+    member = Member.objects.create_user("payer@example.com", "payer-pass-123")
+    customer = stripe_client.v1.customers.create(params={"email": member.email})
+    member.stripe_customer_id = customer.id
+    member.save()
+    session = stripe_client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "customer": customer.id,
+        "line_items": [{"price": price, "quantity": 1}],
+        "success_url": "http://127.0.0.1:9/ok", "cancel_url": "http://127.0.0.1:9/no",
+    })
+    assert pay(session.url).status_code == 303
+    sub_id = stripe_client.v1.checkout.sessions.retrieve(session.id).subscription
+    return member, sub_id, price
+
+
+def _snapshot(stripe_client, sub_id: str) -> dict:
+    return stripe_client.v1.subscriptions.retrieve(sub_id).to_dict(for_json=True)
+
+
+def test_a_same_second_tie_asks_stripe_outside_the_transaction(paid, stripe_client):
+    member, sub_id, _ = paid
+    truth = _snapshot(stripe_client, sub_id)
+    assert process_event(make_event(truth, created=T0)).result == "processed"
+    stale = {**truth, "status": "unpaid"}
+    tie = process_event(make_event(stale, created=T0, event_id="evt_tie"))
+
+    assert (tie.result, tie.event.error) == ("processed", "")
+    assert "fetched from Stripe" in tie.event.note
+    assert group_names(member) == ["Gold"]  # Stripe says active, not the stale "unpaid"
+    state = SubscriptionState.objects.get(subscription_id=sub_id)
+    assert state.fetched_at >= T0 and state.last_event_id == "evt_tie"
+
+    # Not newer than that fetch: settled by Stripe again, still outside the transaction.
+    again = process_event(make_event(stale, created=T0 + 1, event_id="evt_not_newer"))
+    assert "fetched from Stripe again" in again.event.note
+    assert group_names(member) == ["Gold"]
+
+
+def test_a_held_subscription_unknown_here_is_checked_outside_the_transaction(
+    paid, stripe_client
+):
+    member, sub_id, price = paid
+    Member.objects.filter(pk=member.pk).update(stripe_subscription_id=sub_id)  # no state row
+    second = make_subscription("sub_second", customer=member.stripe_customer_id,
+                               prices=[price])
+    outcome = process_event(make_event(second, created=T0))
+    assert outcome.result == "ignored"
+    assert f"already holds the active subscription {sub_id}" in outcome.event.note
+    member.refresh_from_db()
+    assert member.stripe_subscription_id == sub_id

@@ -338,7 +338,7 @@ def test_unhandled_type_is_stored_as_ignored(client, stripe_settings, customer):
     assert response.status_code == 200
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert stored.error == "Event type invoice.paid is not handled."
+    assert stored.note == "Event type invoice.paid is not handled."
     assert post_event(client, event).json()["status"] == "duplicate"
 
 
@@ -348,7 +348,7 @@ def test_livemode_mismatch_is_stored_as_ignored(client, stripe_settings, custome
     assert response.status_code == 200
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert "live mode" in stored.error
+    assert "live mode" in stored.note
     customer.refresh_from_db()
     assert customer.stripe_subscription_id is None
 
@@ -359,7 +359,7 @@ def test_unknown_customer_is_ignored_with_the_reason(client, stripe_settings, me
     assert response.status_code == 200
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert "cus_nobody" in stored.error
+    assert "cus_nobody" in stored.note
     assert stored.member is None
 
 
@@ -419,3 +419,66 @@ def test_secrets_never_in_the_answer(client, stripe_settings):
     response = post_event(client, make_event(make_subscription()), "whsec_wrong")
     assert UNIT_WEBHOOK_SECRET.encode() not in response.content
     assert b"whsec_" not in response.content
+
+
+def _saved_elsewhere(**values) -> None:
+    """Change the settings row the way another worker or node would: no signal here."""
+    from payments.models import StripeSettings
+
+    StripeSettings.objects.filter(pk=1).update(updated_at=timezone.now(), **values)
+
+
+def test_a_secret_saved_in_another_process_is_used_at_once(client, stripe_settings, customer,
+                                                           gold):
+    assert post_event(client, make_event(make_subscription(), created=1_700_000_000)
+                      ).status_code == 200  # settings now cached in this process
+    _saved_elsewhere(webhook_secret="whsec_rolled_elsewhere")
+
+    fresh = make_event(make_subscription(), created=1_700_000_100)
+    assert post_event(client, fresh, "whsec_rolled_elsewhere").status_code == 200
+    assert WebhookEvent.objects.get(event_id=fresh["id"]).status == "processed"
+
+
+def test_a_secret_removed_in_another_process_is_refused_at_once(client, stripe_settings,
+                                                                customer, gold):
+    assert post_event(client, make_event(make_subscription(), created=1_700_000_000)
+                      ).status_code == 200
+    _saved_elsewhere(webhook_secret="whsec_replacement")
+
+    stale = make_event(make_subscription(), created=1_700_000_100)
+    message = error_of(post_event(client, stale, UNIT_WEBHOOK_SECRET), 400, "bad_request")
+    assert message == "No signature matches a configured webhook secret."
+    assert not WebhookEvent.objects.filter(event_id=stale["id"]).exists()
+
+
+def test_the_webhook_skips_the_middleware_it_does_not_use(client, stripe_settings, customer,
+                                                          gold):
+    response = post_event(client, make_event(make_subscription()))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response  # no session, no CSRF cookie
+    assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
+
+
+def test_a_value_the_database_refuses_is_a_400_and_stores_nothing(client, stripe_settings,
+                                                                   customer, gold):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL refuses \\u0000 in jsonb; SQLite stores it")
+    event = make_event(make_subscription())
+    event["description"] = "nul \u0000 byte"
+    message = error_of(post_event(client, event), 400, "bad_request")
+    assert message == "The event holds a value the database cannot store."
+    assert_nothing_changed(customer)
+
+
+def test_cached_settings_never_outlive_the_encryption_keys(stripe_settings, settings):
+    from cryptography.fernet import Fernet
+
+    from payments.crypto import DecryptionError
+    from payments.models import StripeSettings
+
+    assert StripeSettings.load().webhook_secret == UNIT_WEBHOOK_SECRET  # now cached
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(DecryptionError):
+        StripeSettings.load()

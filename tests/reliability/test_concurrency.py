@@ -165,7 +165,7 @@ def test_created_updated_deleted_in_any_order_end_deleted(
 
 def fetched_from_stripe(stack, event_id: str) -> bool:
     """Whether the app settled this event by fetching the subscription (its stored note)."""
-    note = stack.scalar("SELECT error FROM payments_webhookevent WHERE event_id = %s",
+    note = stack.scalar("SELECT note FROM payments_webhookevent WHERE event_id = %s",
                         [event_id]) or ""
     return "fetched from stripe" in note.lower()
 

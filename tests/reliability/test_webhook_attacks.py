@@ -192,7 +192,7 @@ def test_event_for_live_mode_is_stored_as_ignored_and_changes_nothing(client, su
     assert response.json() == {"received": True, "status": "ignored"}
     stored = WebhookEvent.objects.get(event_id=event["id"])
     assert stored.status == "ignored"
-    assert stored.error == ("Event is live mode but the configured keys are test mode.")
+    assert stored.note == ("Event is live mode but the configured keys are test mode.")
     after = snapshot(subscribed)
     assert after["events"] == sorted([*before["events"], (event["id"], "ignored", 1)])
     assert {k: v for k, v in after.items() if k != "events"} == {

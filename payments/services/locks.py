@@ -1,0 +1,121 @@
+"""Row locks and row writes for applying events: member first, then subscription state.
+
+On PostgreSQL the member and the state are locked in one statement; SQLite's
+transaction holds the database's write lock (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, connection, transaction
+
+from members.models import Member
+
+from ..models import SubscriptionState
+
+
+class Retry(Exception):
+    """A row this pass did not see was committed meanwhile: roll back and apply again."""
+
+
+def lock_member(member_id: int) -> Member:
+    return Member.objects.select_for_update().get(pk=member_id)
+
+
+def lock_state(subscription_id: str) -> SubscriptionState:
+    """The subscription's state row, locked, created if new (safe against a racing insert)."""
+    state = SubscriptionState.objects.select_for_update().filter(
+        subscription_id=subscription_id
+    ).first()
+    if state is not None:
+        return state
+    try:
+        with transaction.atomic():
+            return SubscriptionState.objects.create(subscription_id=subscription_id)
+    except IntegrityError:
+        # Another transaction created it first; PostgreSQL made us wait for its commit.
+        return SubscriptionState.objects.select_for_update().get(subscription_id=subscription_id)
+
+
+def _columns(model, alias: str) -> str:
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+def _locked_member_and_state_sql(where: str) -> str:
+    member_table = Member._meta.db_table
+    state_table = SubscriptionState._meta.db_table
+    select = f"SELECT {_columns(Member, 'm')}, {_columns(SubscriptionState, 's')}"
+    if connection.vendor != "postgresql":
+        # SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE).
+        return (f'{select} FROM "{member_table}" m LEFT JOIN "{state_table}" s '
+                f'ON s."subscription_id" = %s WHERE m."{where}" = %s')
+    # The member is locked first (every writer locks member, then state), then the
+    # state: each locked in its own sub-select, so each row read is its newest
+    # committed version, never the statement's older snapshot.
+    return """{select} FROM (SELECT * FROM "{member}" WHERE "{where}" = %s FOR UPDATE) m
+        LEFT JOIN LATERAL (SELECT * FROM "{state}" WHERE "subscription_id" = %s
+        AND m."id" IS NOT NULL FOR UPDATE) s ON TRUE""".format(  # noqa: S608, UP032 (model names)
+        select=select, member=member_table, where=where, state=state_table)
+
+
+def lock_member_and_state(
+    subscription_id: str, customer_id: str | None, member_id: int | None,
+) -> tuple[Member | None, SubscriptionState | None]:
+    """The subscription's member and state row, locked together in one read.
+
+    The member is found by customer ID, else by member ID. The state is None
+    when the subscription is new here.
+    """
+    lookups = [("stripe_customer_id", customer_id)] if customer_id else []
+    if member_id:
+        lookups.append(("id", member_id))
+    for column, value in lookups:
+        sql = _locked_member_and_state_sql(column)
+        params = ([subscription_id, value] if connection.vendor != "postgresql"
+                  else [value, subscription_id])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is not None:
+            return _hydrate(row)
+    return None, None
+
+
+def _hydrate(row: tuple) -> tuple[Member, SubscriptionState | None]:
+    member_fields = [f.attname for f in Member._meta.concrete_fields]
+    state_fields = [f.attname for f in SubscriptionState._meta.concrete_fields]
+    split = len(member_fields)
+    member = Member.from_db(connection.alias, member_fields, db_values(Member, row[:split]))
+    state_row = row[split:]
+    if state_row[0] is None:
+        return member, None
+    return member, SubscriptionState.from_db(
+        connection.alias, state_fields, db_values(SubscriptionState, state_row))
+
+
+def db_values(model, values, fields=None) -> list:
+    """Raw database values as the ORM would give them (JSON decoded, datetimes aware)."""
+    out = []
+    for f, value in zip(fields or model._meta.concrete_fields, values, strict=True):
+        for converter in connection.ops.get_db_converters(f.get_col(model._meta.db_table)) + \
+                f.get_db_converters(connection):
+            value = converter(value, f.get_col(model._meta.db_table), connection)
+        out.append(value)
+    return out
+
+
+def save_state(state: SubscriptionState) -> None:
+    """Write the state row: an insert when new, else one targeted update."""
+    if state._state.adding:
+        try:
+            state.save(force_insert=True)
+        except IntegrityError:
+            # Committed by another transaction after this one's snapshot was taken.
+            raise Retry from None
+        return
+    state.save(update_fields=[
+        "customer_id", "member", "status", "price_ids", "current_period_end",
+        "last_event_created", "last_event_id", "fetched_at", "deleted", "updated_at",
+    ])
+
+
+# --- Applying ---------------------------------------------------------------
