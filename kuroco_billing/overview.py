@@ -7,16 +7,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from members.models import MemberGroup
 from payments.models import SubscriptionState, WebhookEvent
 
 from .charts import line_chart_svg
+from .plans import groups_by_price, plan_names
 
 SUBSCRIBED_STATUSES = ("active", "trialing")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
@@ -25,25 +24,6 @@ ENDED_EVENT = "customer.subscription.deleted"
 RECENT_DAYS = 30
 CHART_DAYS = 90
 FAILED_SHOWN = 5
-
-
-def has_price(price_id: str) -> Q:
-    """SubscriptionState rows whose ``price_ids`` list holds ``price_id``."""
-    if connection.features.supports_json_field_contains:
-        return Q(price_ids__contains=[price_id])
-    # SQLite: match the quoted ID in the stored JSON text (IDs are price_[A-Za-z0-9]+).
-    return Q(price_ids__icontains=f'"{price_id}"')
-
-
-def plan_names(price_ids: list[str] | None, groups_by_price: dict[str, str]) -> list[str]:
-    """The member groups a subscription's prices grant: its plan, as people call it."""
-    return [groups_by_price[p] for p in price_ids or () if p in groups_by_price]
-
-
-def groups_by_price() -> dict[str, str]:
-    return dict(
-        MemberGroup.objects.exclude(stripe_price_id=None).values_list("stripe_price_id", "name")
-    )
 
 
 @dataclass
