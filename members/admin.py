@@ -11,6 +11,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count, JSONField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from .forms import (
@@ -318,5 +319,5 @@ def _format_moment(value: Any) -> str:
     if isinstance(value, int | float):
         value = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
     if isinstance(value, datetime.datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
+        return date_format(timezone.localtime(value), "DATETIME_FORMAT")
     return str(value)
