@@ -132,7 +132,7 @@ def overview_view(site: Any):
             "title": "Billing overview",
             "overview": overview,
             "chart_svg": line_chart_svg(
-                overview.chart, label="Subscribers per day, last 90 days"
+                overview.chart, label="Subscriptions per day, last 90 days"
             ),
             "recent_days": RECENT_DAYS,
         }

@@ -128,7 +128,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("event_id", "type", "status", "member", "created", "received_at")
+    list_display = ("event_id", "type", "status", "received_at", "member", "created")
     list_filter = ("type", "status")
     search_fields = ("event_id",)
     list_select_related = ("member",)
@@ -193,11 +193,11 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 class SubscriptionStateAdmin(ReadOnlyAdmin):
     list_display = (
         "subscription",
-        "customer",
         "member",
         "status",
-        "prices",
         "current_period_end",
+        "prices",
+        "customer",
         "deleted",
         "updated_at",
     )

@@ -131,7 +131,7 @@ class ApiAdmin(admin.ModelAdmin):
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ("url_path", "method", "operation_label", "api", "enabled", "rate_limit")
+    list_display = ("url_path", "method", "operation_label", "enabled", "api", "rate_limit")
     list_filter = ("api", "operation", "enabled")
     search_fields = ("path", "summary")
     list_select_related = ("api",)

@@ -156,7 +156,7 @@ def test_chart_is_inline_svg_without_external_assets(staff_client, business):
 
     svg = re.search(r'<svg class="chart".*?</svg>', html, re.S).group(0)
     assert 'role="img"' in svg and "<polyline" in svg
-    assert "Subscribers per day, last 90 days: 8 today" in svg
+    assert "Subscriptions per day, last 90 days: 8 today" in svg
     assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
