@@ -90,7 +90,7 @@ def admin_pages(console: dict[str, Any]) -> list[tuple[str, str]]:
         ("api-editor", "/admin/rcms_api/api/1/change/"),
         ("endpoints", "/admin/rcms_api/endpoint/"),
         ("endpoint-checkout", f"/admin/rcms_api/endpoint/{console['checkout'].pk}/change/"),
-        ("endpoint-add", "/admin/rcms_api/endpoint/add/?api=1"),
+        ("endpoint-add", "/admin/rcms_api/endpoint/add/?api=1&operation=checkout"),
         ("lockouts", "/admin/axes/accessattempt/"),
         ("staff-groups", "/admin/auth/group/"),
     ]
@@ -103,6 +103,12 @@ KEY_COLUMNS = {
     "subscription-states": ("subscription", "member", "status", "current_period_end"),
     "endpoints": ("url_path", "method", "operation_label", "enabled"),
 }
+# Inputs that hold a URL: wide enough to show one (px).
+WIDE_INPUTS = {
+    "endpoint-checkout": ("#id_return_url", "#id_return_err_url"),
+    "endpoint-add": ("#id_return_url", "#id_return_err_url"),
+}
+URL_INPUT_MIN_PX = 400
 HIDDEN_COLUMNS_JS = """(columns) => {
     const box = document.querySelector("#changelist .results").getBoundingClientRect();
     const right = Math.min(box.right, window.innerWidth);
@@ -158,6 +164,10 @@ def check_page(page: Any, watch: PageWatch, url: str, name: str) -> list[str]:
     key = KEY_COLUMNS.get(name.split("-", 2)[-1], ())
     if key and (hidden := page.evaluate(HIDDEN_COLUMNS_JS, list(key))):
         problems.append(f"key columns out of view: {hidden}")
+    for selector in WIDE_INPUTS.get(name.split("-", 2)[-1], ()):
+        width = page.evaluate(f"document.querySelector('{selector}').offsetWidth")
+        if width < URL_INPUT_MIN_PX:
+            problems.append(f"{selector} is {width} px wide, too narrow for a URL")
     return [f"{name}: {problem}" for problem in problems]
 
 
