@@ -72,7 +72,7 @@ def group_app_list(
         for label, app in app_dict.items()
         for model in app["models"]
     }
-    if request.user.is_active and request.user.is_staff:
+    if can_see_overview(request):
         by_key["overview"] = _overview_entry(site)
     sections = []
     for label, heading, keys in SECTIONS:
@@ -82,6 +82,13 @@ def group_app_list(
     if by_key:
         sections.append(_section("other", "Other", sorted(by_key.values(), key=_name)))
     return sections
+
+
+def can_see_overview(request: HttpRequest) -> bool:
+    """The figures are about subscriptions: whoever may read their states may see them."""
+    return request.user.is_active and request.user.is_staff and request.user.has_perm(
+        "payments.view_subscriptionstate"
+    )
 
 
 def _section(label: str, heading: str, models: list[dict[str, Any]]) -> dict[str, Any]:

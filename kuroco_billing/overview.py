@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
 from django.template.response import TemplateResponse
@@ -126,6 +127,10 @@ def build_overview(now: datetime.datetime | None = None) -> Overview:
 
 def overview_view(site: Any):
     def view(request):
+        from .admin_site import can_see_overview
+
+        if not can_see_overview(request):
+            raise PermissionDenied
         overview = build_overview()
         context = {
             **site.each_context(request),

@@ -90,6 +90,21 @@ def test_overview_needs_staff(client, member):
     assert response["Location"].startswith("/admin/login/")
 
 
+def test_overview_needs_the_right_to_read_subscriptions(client, db):
+    from django.contrib.auth.models import Permission
+
+    clerk = Member.objects.create_user("clerk@example.com", "x-pass-123", is_staff=True)
+    client.force_login(clerk, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/admin/overview/").status_code == 403
+    assert "/admin/overview/" not in client.get("/admin/").content.decode()
+
+    clerk.user_permissions.add(Permission.objects.get(codename="view_subscriptionstate"))
+    clerk = Member.objects.get(pk=clerk.pk)  # a fresh permission cache
+    client.force_login(clerk, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/admin/overview/").status_code == 200
+    assert "/admin/overview/" in client.get("/admin/").content.decode()
+
+
 def test_subscribers_per_plan(staff_client, business):
     html = staff_client.get("/admin/overview/").content.decode()
 
