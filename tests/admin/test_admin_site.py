@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib import admin
 from django.contrib.staticfiles import finders
 
 
@@ -76,3 +77,21 @@ def test_favicon_ico_is_served_for_pages_without_a_link(client, db):
     assert response.status_code == 200
     assert response["Content-Type"] == "image/svg+xml"
     assert b"<svg" in response.content
+
+
+def test_a_model_outside_the_sections_still_shows_under_other(rf, admin_user):
+    from kuroco_billing.admin_site import group_app_list
+
+    request = rf.get("/admin/")
+    request.user = admin_user
+    app_dict = {
+        "extras": {"models": [{"object_name": "Report", "name": "Reports",
+                               "admin_url": "/admin/extras/report/"}]},
+        "members": {"models": [{"object_name": "Member", "name": "Members",
+                                "admin_url": "/admin/members/member/"}]},
+    }
+
+    grouped = {s["name"]: [m["name"] for m in s["models"]]
+               for s in group_app_list(admin.site, request, app_dict)}
+
+    assert grouped == {"Billing": ["Overview", "Members"], "Other": ["Reports"]}
