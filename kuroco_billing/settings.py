@@ -36,7 +36,8 @@ ALLOWED_HOSTS: list[str] = env.list(
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with Kuroco Billing's own site as admin.site.
+    "kuroco_billing.admin_site.KurocoAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -131,11 +132,17 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The site's time zone: every date on the admin pages is shown in it.
+TIME_ZONE: str = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format on every page (the locale's own formats would mix in "Dec. 28, 2026").
+FORMAT_MODULE_PATH = ["kuroco_billing.formats"]
+DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = "Y-m-d H:i T"
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where collectstatic writes and WhiteNoise serves from.
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
@@ -221,6 +228,8 @@ DEMO_ADMIN_PASSWORD: str = env.str("DEMO_ADMIN_PASSWORD", default="admin-pass-12
 DEMO_MEMBER_EMAIL: str = env.str("DEMO_MEMBER_EMAIL", default="member@example.com")
 DEMO_MEMBER_PASSWORD: str = env.str("DEMO_MEMBER_PASSWORD", default="member-pass-123")
 DEMO_SITE_URL: str = env.str("DEMO_SITE_URL", default="http://127.0.0.1:8000")
+# The admin's "View site": the members' front end (the demo page under `make run`).
+ADMIN_SITE_URL: str = env.str("ADMIN_SITE_URL", default="/demo/")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

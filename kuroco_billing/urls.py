@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
+from .favicon import favicon
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("direct/stripe/", include("payments.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("demo/", views.demo, name="demo"),
+    path("favicon.ico", favicon, name="favicon"),
 ]
 
 # Under /rcms-api/ these answer in the API's JSON envelope; elsewhere Django's pages.

@@ -8,9 +8,10 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, JSONField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from . import lockout_admin  # noqa: F401  (registers the sign-in lockout screens)
@@ -26,6 +27,7 @@ from .models import Member, MemberGroup, Membership
 logger = logging.getLogger(__name__)
 
 EMPTY = "—"
+SUBSCRIPTION_STATUSES = ("active", "trialing", "past_due", "unpaid", "canceled")
 
 
 class HasSubscriptionFilter(admin.SimpleListFilter):
@@ -41,6 +43,46 @@ class HasSubscriptionFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(stripe_subscription_id__isnull=True)
         return queryset
+
+
+class SubscriptionStatusFilter(admin.SimpleListFilter):
+    title = "subscription status"
+    parameter_name = "subscription_status"
+
+    def lookups(self, request, model_admin):
+        return [(status, status) for status in ("none", *SUBSCRIPTION_STATUSES)]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(subscription_status_value=None)
+        if self.value():
+            return queryset.filter(subscription_status_value=self.value())
+        return queryset
+
+
+class PlanFilter(admin.SimpleListFilter):
+    """The plan is the member group whose price the member's subscription holds."""
+
+    title = "plan"
+    parameter_name = "plan"
+
+    def lookups(self, request, model_admin):
+        return list(
+            MemberGroup.objects.exclude(stripe_price_id=None).values_list("pk", "name")
+        )
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        from kuroco_billing.plans import has_price
+        from payments.models import SubscriptionState
+
+        price = MemberGroup.objects.filter(pk=self.value()).values("stripe_price_id")[:1]
+        price_id = price[0]["stripe_price_id"] if price else None
+        if not price_id:
+            return queryset.none()
+        holding = SubscriptionState.objects.filter(has_price(price_id))
+        return queryset.filter(stripe_subscription_id__in=holding.values("subscription_id"))
 
 
 class MembershipInline(admin.TabularInline):
@@ -63,13 +105,23 @@ class MemberAdmin(UserAdmin):
     list_display = (
         "email",
         "name",
-        "group_names",
+        "subscription_status_column",
+        "plan_column",
+        "period_end_column",
         "stripe_customer_id",
         "stripe_subscription_id",
+        "group_names",
         "is_active",
         "is_staff",
     )
-    list_filter = ("is_active", "is_staff", "member_groups", HasSubscriptionFilter)
+    list_filter = (
+        SubscriptionStatusFilter,
+        PlanFilter,
+        "is_active",
+        "is_staff",
+        "member_groups",
+        HasSubscriptionFilter,
+    )
     search_fields = ("email", "name", "stripe_customer_id", "stripe_subscription_id")
     ordering = ("email",)
     actions = ["resync_from_stripe"]
@@ -112,7 +164,30 @@ class MemberAdmin(UserAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Member]:
-        return super().get_queryset(request).prefetch_related("member_groups")
+        queryset = super().get_queryset(request).prefetch_related("member_groups")
+        return with_subscription_state(queryset)
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        # One query for the plans of the whole page, not one per row.
+        from kuroco_billing.plans import groups_by_price, plan_names
+
+        by_price = groups_by_price()
+        for member in changelist.result_list:
+            member.plan_names = plan_names(member.subscription_price_ids, by_price)
+        return changelist
+
+    @admin.display(description="subscription status", ordering="subscription_status_value")
+    def subscription_status_column(self, obj: Member) -> str:
+        return obj.subscription_status_value or EMPTY
+
+    @admin.display(description="plan")
+    def plan_column(self, obj: Member) -> str:
+        return ", ".join(getattr(obj, "plan_names", ())) or EMPTY
+
+    @admin.display(description="current period ends", ordering="subscription_period_end_value")
+    def period_end_column(self, obj: Member) -> str:
+        return _format_moment(obj.subscription_period_end_value)
 
     def get_inlines(self, request: HttpRequest, obj: Member | None = None):
         # Like the password: first create the member, then give groups.
@@ -198,6 +273,18 @@ class MemberGroupAdmin(admin.ModelAdmin):
             self.message_user(request, form.stripe_warning, messages.WARNING)
 
 
+def with_subscription_state(queryset: QuerySet[Member]) -> QuerySet[Member]:
+    """Each member with their subscription's stored status, period end and prices."""
+    from payments.models import SubscriptionState
+
+    state = SubscriptionState.objects.filter(subscription_id=OuterRef("stripe_subscription_id"))
+    return queryset.annotate(
+        subscription_status_value=Subquery(state.values("status")[:1]),
+        subscription_period_end_value=Subquery(state.values("current_period_end")[:1]),
+        subscription_price_ids=Subquery(state.values("price_ids")[:1], output_field=JSONField()),
+    )
+
+
 def _dashboard_link(kind: str, object_id: str | None) -> str:
     if not object_id:
         return EMPTY
@@ -233,5 +320,5 @@ def _format_moment(value: Any) -> str:
     if isinstance(value, int | float):
         value = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
     if isinstance(value, datetime.datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
+        return date_format(timezone.localtime(value), "DATETIME_FORMAT")
     return str(value)

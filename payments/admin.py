@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
@@ -18,6 +21,7 @@ from .models import WEBHOOK_EVENTS, StripeSettings, SubscriptionState, WebhookEv
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH_FALLBACK = "/direct/stripe/webhook/"
+EMPTY = "—"
 
 
 def webhook_url(request: HttpRequest) -> str:
@@ -124,7 +128,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("event_id", "type", "status", "member", "created", "received_at")
+    list_display = ("event_id", "type", "status", "received_at", "member", "created")
     list_filter = ("type", "status")
     search_fields = ("event_id",)
     list_select_related = ("member",)
@@ -189,15 +193,56 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 @admin.register(SubscriptionState)
 class SubscriptionStateAdmin(ReadOnlyAdmin):
     list_display = (
-        "subscription_id",
-        "customer_id",
+        "subscription",
         "member",
         "status",
-        "price_ids",
         "current_period_end",
+        "prices",
+        "customer",
         "deleted",
         "updated_at",
     )
     list_filter = ("status", "deleted")
     search_fields = ("subscription_id", "customer_id", "member__email")
     list_select_related = ("member",)
+    # Written as a person reads it: labelled IDs, prices as text, moments as dates.
+    fields = (
+        "subscription",
+        "customer",
+        "member",
+        "status",
+        "prices",
+        "current_period_end",
+        "deleted",
+        "last_event",
+        "fetched",
+        "updated_at",
+    )
+    readonly_fields = ("subscription", "customer", "prices", "last_event", "fetched")
+
+    @admin.display(description="subscription ID", ordering="subscription_id")
+    def subscription(self, obj: SubscriptionState) -> str:
+        return obj.subscription_id
+
+    @admin.display(description="customer ID", ordering="customer_id")
+    def customer(self, obj: SubscriptionState) -> str:
+        return obj.customer_id or EMPTY
+
+    @admin.display(description="prices")
+    def prices(self, obj: SubscriptionState) -> str:
+        return ", ".join(obj.price_ids or ()) or EMPTY
+
+    @admin.display(description="newest event applied")
+    def last_event(self, obj: SubscriptionState) -> str:
+        if not obj.last_event_id:
+            return "None yet"
+        return f"{obj.last_event_id}, created at Stripe {_unix_moment(obj.last_event_created)}"
+
+    @admin.display(description="last fetched from Stripe")
+    def fetched(self, obj: SubscriptionState) -> str:
+        return _unix_moment(obj.fetched_at) if obj.fetched_at else "Never"
+
+
+def _unix_moment(seconds: int) -> str:
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")

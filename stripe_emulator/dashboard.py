@@ -50,13 +50,27 @@ def html(body: str, title: str, status: int = 200) -> Response:
 def link(kind: str, object_id: str | None) -> str:
     if not object_id:
         return "—"
-    return f'<a href="/{kind}/{esc(object_id)}"><code>{esc(object_id)}</code></a>'
+    return f'<a class="id" href="/{kind}/{esc(object_id)}"><code>{esc(object_id)}</code></a>'
+
+
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" '
+    'rx="7" fill="#635bff"/><text x="16" y="22" font-family="system-ui,sans-serif" '
+    'font-size="16" font-weight="700" fill="#fff" text-anchor="middle">S</text></svg>'
+)
+
+
+def favicon(request: Request) -> Response:
+    """Browsers ask every page's host for one; a 404 would log an error on each page."""
+    return Response(FAVICON, content_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 def routes(app: EmulatorApp) -> list[tuple[str, list[str], View]]:
     d = Dashboard(app)
     return [
         ("/", ["GET"], d.home),
+        ("/favicon.ico", ["GET"], favicon),
         ("/clock", ["POST"], d.advance),
         ("/apikeys", ["GET"], d.api_keys),
         ("/webhooks", ["GET", "POST"], d.webhooks),
@@ -196,7 +210,9 @@ class Dashboard:
             f'<form method="post" action="/webhooks/{esc(id)}/chaos">'
             f'<input type="hidden" name="enabled" value="{"false" if chaos else "true"}">'
             f"<p>Chaos delivery is <strong id=chaos-state>{'on' if chaos else 'off'}</strong>: "
-            "each event sent twice, events shuffled.</p>"
+            + ("each event is sent twice and events are shuffled, as Stripe may do."
+               if chaos else "each event is sent once, in the order it happened.")
+            + "</p>"
             f'<button type="submit" class="secondary">'
             f'{"Disable chaos delivery" if chaos else "Enable chaos delivery"}</button></form>'
             "</section><h2>Delivery attempts</h2>"
@@ -242,11 +258,12 @@ class Dashboard:
                 return redirect(f"/products/{product['id']}", 303)  # type: ignore[return-value]
             except StripeError as exc:
                 error = f'<p class="error" role="alert">{esc(exc.message)}</p>'
-        rows = [[link("products", p["id"]), esc(p["name"]), status_badge(
-            "active" if p["active"] else "archived")] for p in self.store.all("product")]
+        rows = [[link("products", p["id"]), esc(p["name"]), self._price_lines(p["id"]),
+                 status_badge("active" if p["active"] else "archived")]
+                for p in self.store.all("product")]
         body = (
             f"<h1>Products</h1>{error}"
-            + table(["Product", "Name", "Status"], rows, "No products yet.")
+            + table(["Product", "Name", "Prices", "Status"], rows, "No products yet.")
             + '<form class="card" method="post" action="/products"><h2>Add product</h2>'
             + field("name", "Name", required=True)
             + field("description", "Description")
@@ -256,6 +273,13 @@ class Dashboard:
             + '<button type="submit">Add product</button></form>'
         )
         return html(body, "Products", 400 if error else 200)
+
+    def _price_lines(self, product_id: str) -> str:
+        lines = [f'<code class="price-id">{esc(p["id"])}</code> '
+                 f'{esc(format_amount(p["unit_amount"], p["currency"]))} '
+                 f'{esc(interval_text(p["recurring"]))}'
+                 for p in self.store.all("price") if p["product"] == product_id]
+        return "<br>".join(lines) or '<span class="muted">No prices</span>'
 
     def product(self, request: Request, id: str) -> Response:
         product = self.store.get("product", id)
@@ -269,7 +293,8 @@ class Dashboard:
         body = (
             f"<h1>{esc(product['name'])}</h1><p><code id=product-id>{esc(id)}</code></p>"
             f"<p>{esc(product['description'] or '')}</p><h2>Pricing</h2>"
-            "<p>Copy the price's API ID into the app's plan settings.</p>"
+            "<p>Copy the price's API ID into the member group's Stripe price ID in the app's "
+            "admin.</p>"
             + table(["API ID", "Amount", "Billing", "Status"], rows, "No prices.")
         )
         return html(body, product["name"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -31,6 +33,17 @@ def _api_url(name: str, api_id: int, fallback: str) -> str:
 
 def _link(url: str, text: str) -> SafeString:
     return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, text)
+
+
+def add_endpoint_link(api: Api) -> SafeString:
+    """The full endpoint form for this API: the rows below cannot hold an operation's settings."""
+    url = f"{reverse('admin:rcms_api_endpoint_add')}?{urlencode({'api': api.pk})}"
+    return format_html(
+        '<p><a id="add-endpoint" href="{}" class="addlink">Add an endpoint with its settings</a>'
+        '<br><span class="help">A checkout endpoint needs its products and return URLs, '
+        "which only the full form holds.</span></p>",
+        url,
+    )
 
 
 class EndpointInline(admin.TabularInline):
@@ -90,16 +103,18 @@ class ApiAdmin(admin.ModelAdmin):
             return "Save the API first, then add its endpoints."
         endpoints = list(obj.endpoints.all())
         if not endpoints:
-            return "No endpoints yet: add them below."
+            return format_html("<p>No endpoints yet: add them below.</p>{}",
+                               add_endpoint_link(obj))
         sections = []
         for category in catalogue.CATEGORIES:
             rows = [e for e in endpoints if e.category == category]
             if rows:
                 sections.append(self._category_table(obj, category, rows))
         return format_html(
-            '<p>{}</p>{}',
+            '<p>{}</p>{}{}',
             _link(swagger_url(obj.pk), "Swagger UI for this API"),
             format_html_join("", "{}", ((section,) for section in sections)),
+            add_endpoint_link(obj),
         )
 
     def _category_table(self, api: Api, category: str, rows: list[Endpoint]) -> SafeString:
@@ -131,7 +146,7 @@ class ApiAdmin(admin.ModelAdmin):
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ("url_path", "method", "operation_label", "api", "enabled", "rate_limit")
+    list_display = ("url_path", "method", "operation_label", "enabled", "api", "rate_limit")
     list_filter = ("api", "operation", "enabled")
     search_fields = ("path", "summary")
     list_select_related = ("api",)
@@ -154,6 +169,14 @@ class EndpointAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    def response_add(self, request: HttpRequest, obj: Endpoint, post_url_continue=None):
+        # Opened from an API's page (?api=…): "Save" goes back to that API.
+        if request.GET.get("api") and not {"_continue", "_addanother"} & set(request.POST):
+            self.message_user(request, f"The endpoint {obj.url_path} was added.",
+                              messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:rcms_api_api_change", args=[obj.api_id]))
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.display(description="path", ordering="path")
     def url_path(self, obj: Endpoint) -> str:

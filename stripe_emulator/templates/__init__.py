@@ -17,7 +17,8 @@ table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #e3e8ee;font-size:.9rem;
 vertical-align:top}
 code,.mono{font-family:ui-monospace,Menlo,monospace;font-size:.85rem;background:#eef1f6;
-padding:.1rem .3rem;border-radius:3px;word-break:break-all}
+padding:.1rem .3rem;border-radius:3px;white-space:nowrap}
+a.id{text-decoration:none}a.id:hover code{outline:1px solid #635bff}
 form.card,section.card{background:#fff;padding:1rem 1.2rem;border-radius:8px;
 box-shadow:0 1px 3px rgba(0,0,0,.08);margin-bottom:1.2rem}
 label{display:block;margin:.6rem 0 .2rem;font-weight:600;font-size:.9rem}

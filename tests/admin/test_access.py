@@ -47,11 +47,11 @@ def test_non_staff_member_cannot_sign_in_to_admin(client, member):
     assert "_auth_user_id" not in client.session
 
 
-def test_index_shows_external_system_integration_with_stripe(staff_client):
+def test_index_shows_stripe_under_settings(staff_client):
     response = staff_client.get("/admin/")
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "External system integration" in html
+    assert '<div class="app-settings module' in html
     assert 'href="/admin/payments/stripesettings/"' in html
     assert ">Stripe<" in html

@@ -93,8 +93,8 @@ def test_tutorial_subscription_billing_with_stripe(
     admin.get_by_label(field("Name")).wait_for()
     assert not admin.get_by_label("Stripe price ID").count()
     admin.goto(f"{site}/admin/")
-    module = admin.locator(".app-payments")
-    assert module.locator("caption").text_content().strip() == "External system integration"
+    module = admin.locator(".app-settings")
+    assert module.locator("caption").text_content().strip() == "Settings"
     shot(admin, "admin-index")
     module.get_by_role("link", name="Stripe", exact=True).click()
     assert admin.locator("#stripe-webhook-url").inner_text().strip() == webhook_url
@@ -118,7 +118,7 @@ def test_tutorial_subscription_billing_with_stripe(
     assert secret_key not in html and webhook_secret not in html, "a secret is on the page"
 
     # --- 3. A member group sold for that price --------------------------------------------
-    admin_index_link(admin, site, "members", "Member groups")
+    admin_index_link(admin, site, "billing", "Member groups")
     admin.get_by_role("link", name="Add member group").click()
     admin.get_by_label(field("Name")).fill(GROUP_NAME)
     admin.get_by_label("Stripe price ID").fill(price_id)

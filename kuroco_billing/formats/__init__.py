@@ -1,0 +1,1 @@
+"""Date formats shared by every page (settings.FORMAT_MODULE_PATH)."""
