@@ -416,6 +416,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkout", action="store_true",
                         help="measure checkouts instead (bench/checkout_load.py)")
+    parser.add_argument("--checkouts", type=int, default=50, help="with --checkout")
     parser.add_argument("--members", type=int, default=300)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8, help="concurrent clients")

@@ -369,8 +369,8 @@ def reliability_email(n: int) -> str:
 
 
 def build_stack(base_database_url: str, log_dir: Path, *, members: int = 40,
-                workers: int = 2) -> Stack:
-    """Create, migrate, seed and start everything.
+                workers: int = 2, **env_extra: str) -> Stack:
+    """Create, migrate, seed and start everything (``env_extra``: more app settings).
 
     The caller owns ``stack.stop()`` and ``drop_database(stack.database_url)``.
     """
@@ -381,7 +381,7 @@ def build_stack(base_database_url: str, log_dir: Path, *, members: int = 40,
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         # seed_demo registers the emulator's webhook endpoint at DEMO_SITE_URL.
-        env = app_env(database_url, emulator_url, DEMO_SITE_URL=url)
+        env = app_env(database_url, emulator_url, DEMO_SITE_URL=url, **env_extra)
         stack = Stack(database_url, url, emulator_url, env, "", log_dir, [emulator])
         manage(env, "migrate", "--noinput")
         seeded = manage(env, "seed_demo")
