@@ -185,6 +185,18 @@ class Stats:
     gave_up: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # the answers' "status"
 
+    def merge(self, other: Stats) -> None:
+        self.sent += other.sent
+        self.seconds += other.seconds
+        self.latencies += other.latencies
+        self.non_2xx += other.non_2xx
+        self.retried_ok += other.retried_ok
+        self.gave_up += other.gave_up
+        for mine, theirs in ((self.by_status, other.by_status),
+                             (self.outcomes, other.outcomes)):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
+
     @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
@@ -315,17 +327,39 @@ class Phase:
         return None if count is None or not self.stats.sent else count / self.stats.sent
 
 
-def run_phase(target: Target, deliveries: list[dict], secret: str, threads: int,
-              statement_log: StatementLog | None, *, replay: bool) -> Phase:
+def _measure(target: Target, deliveries: list[dict], secret: str, threads: int,
+             statement_log: StatementLog | None) -> tuple[Stats, int | None, int]:
     log_start = log_size(target.log_path)
     mark = statement_log.mark() if statement_log else 0
     stats = send(target.url, deliveries, secret, threads=threads)
     time.sleep(0.3)  # the last log lines reach the files
     statements = statement_log.count(mark, statement_log.mark()) if statement_log else None
-    calls = len(stripe_calls(target.log_path, log_start))
-    print(f"  {target.name + (' replay' if replay else ''):<16} {stats.sent} requests in "
-          f"{stats.seconds:.1f} s", flush=True)
-    return Phase(target.name, replay, stats, statements, calls)
+    return stats, statements, len(stripe_calls(target.log_path, log_start))
+
+
+def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threads: int,
+               statement_log: StatementLog | None, *, replay: bool, rounds: int
+               ) -> list[Phase]:
+    """Every target gets the whole stream, slice after slice in turns.
+
+    Turns, so that both targets meet the same load on a shared machine; each target
+    still sees the stream in its order.
+    """
+    phases = [Phase(t.name, replay, Stats(), 0 if statement_log else None, 0)
+              for t in targets]
+    size = max(1, -(-len(deliveries) // max(1, rounds)))
+    for start in range(0, len(deliveries), size):
+        for target, phase in zip(targets, phases, strict=True):
+            stats, statements, calls = _measure(target, deliveries[start:start + size],
+                                                secret, threads, statement_log)
+            phase.stats.merge(stats)
+            if phase.statements is not None and statements is not None:
+                phase.statements += statements
+            phase.stripe_calls += calls
+    for phase in phases:
+        print(f"  {phase.label:<16} {phase.stats.sent} requests in "
+              f"{phase.stats.seconds:.1f} s", flush=True)
+    return phases
 
 
 def warm_up(target: Target, event: dict, threads: int) -> None:
@@ -430,6 +464,8 @@ def parser() -> argparse.ArgumentParser:
                         help="share of the stream sent twice within it (default 0)")
     parser.add_argument("--deleted", type=float, default=0.0,
                         help="share of subscriptions whose last event is a deletion")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="the stream goes to the targets in this many slices, in turns")
     parser.add_argument("--no-replay", action="store_true",
                         help="skip the replay (every event a duplicate)")
     parser.add_argument("--no-floor", action="store_true", help="the project alone")
@@ -497,11 +533,11 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             for target in targets:
                 warm_up(target, plan.deliveries[0], args.threads)
-            phases = [run_phase(target, plan.deliveries, secret, args.threads, statement_log,
-                                replay=False) for target in targets]
+            phases = run_stream(targets, plan.deliveries, secret, args.threads,
+                                statement_log, replay=False, rounds=args.rounds)
             if not args.no_replay:
-                phases += [run_phase(target, plan.deliveries, secret, args.threads,
-                                     statement_log, replay=True) for target in targets]
+                phases += run_stream(targets, plan.deliveries, secret, args.threads,
+                                     statement_log, replay=True, rounds=args.rounds)
             wrong = mismatches(database_url, plan)
             stored = event_rows(database_url, plan)
             for server in servers:
