@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from bench.counters import log_size, stripe_calls
+from bench.counters import log_size, machine, stripe_calls
 from kuroco_billing.devtools.processes import (
     RELIABILITY_PASSWORD,
     Stack,
@@ -96,6 +96,8 @@ def main(args: argparse.Namespace) -> int:
                                    "WHERE email = ANY(%s)", [emails]))
             server_log = stack.processes[-1].log_path
             checkout_url = f"{stack.url}/rcms-api/{api_id}/{paths['checkout']}"
+            admin_url = stack.database_url.rsplit("/", 1)[0] + "/postgres"
+            print(f"machine: {machine(admin_url)}")
             print(f"gunicorn {args.workers} sync workers, CONN_MAX_AGE={args.conn_max_age}, "
                   f"the emulator at {stack.emulator_url}; {count} checkouts, one at a time",
                   flush=True)
@@ -111,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
                 if n >= WARM_UP:
                     checkouts.append(Checkout(ids[email], wall, response.status_code))
             time.sleep(0.3)  # the last log lines reach the file
+            print(f"machine after: {machine(admin_url)}")
             by_member = {c.member_id: c for c in checkouts}
             for call in stripe_calls(server_log, start):
                 if call.member in by_member:

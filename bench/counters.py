@@ -83,3 +83,19 @@ def stripe_calls(log_path: Path, start: int = 0) -> list[StripeCall]:
 
 def log_size(log_path: Path) -> int:
     return log_path.stat().st_size if log_path.exists() else 0
+
+
+def machine(admin_url: str) -> str:
+    """One line for the record: CPUs, CPU model, PostgreSQL version, load average."""
+    import os
+
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    version = query(admin_url, "SHOW server_version")[0][0]
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"{os.cpu_count()} CPUs ({model}), PostgreSQL {version}, load average {load}"

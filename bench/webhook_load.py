@@ -31,7 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.counters import StatementLog, log_size, stripe_calls
+from bench.counters import StatementLog, log_size, machine, stripe_calls
 from bench.floor.views import CREATE_TABLE as CREATE_FLOOR_TABLE
 from kuroco_billing.devtools.processes import (
     app_env,
@@ -526,9 +526,10 @@ def main(argv: list[str] | None = None) -> int:
                                              port=free_port())
                 servers.append(server)
                 targets.append(Target(name, url + path, server.log_path))
+            print(f"machine: {machine(admin_url)}")
             print(f"{len(targets)} targets, gunicorn {args.workers} sync workers each, "
-                  f"CONN_MAX_AGE={args.conn_max_age}, {args.threads} client threads, "
-                  f"{os.cpu_count()} CPUs; {len(plan.deliveries)} events "
+                  f"CONN_MAX_AGE={args.conn_max_age}, {args.threads} client threads; "
+                  f"{len(plan.deliveries)} events "
                   f"({'shuffled' if args.shuffle else 'in order'}) for {args.members} members",
                   flush=True)
             for target in targets:
@@ -538,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_replay:
                 phases += run_stream(targets, plan.deliveries, secret, args.threads,
                                      statement_log, replay=True, rounds=args.rounds)
+            print(f"machine after: {machine(admin_url)}")
             wrong = mismatches(database_url, plan)
             stored = event_rows(database_url, plan)
             for server in servers:
