@@ -1,12 +1,6 @@
 """Checkout, measured: the client's wall time against the Stripe time the app logs.
 
-The app under gunicorn on a fresh PostgreSQL database, the Stripe emulator as a real
-process (``python -m stripe_emulator`` on a free port). Signed-in members each start
-one checkout on the cookie API, one after the other (no queueing). Each checkout's
-Stripe time is the sum of its ``stripe_call … duration_ms=`` lines (by member); the
-app's own overhead is wall time minus Stripe time.
-
-    .venv/bin/python bench/webhook_load.py --checkout --checkouts 50
+``bench/webhook_load.py --checkout``; the method is in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""What the server did per event: SQL statements (PostgreSQL's own log) and Stripe calls.
+"""What the server did per event: SQL statements and Stripe calls (docs/performance.md).
 
-Statements are counted by PostgreSQL, not by the app: the bench database gets
-``log_statement = 'all'`` and the bench reads the server's log between two offsets with
-``pg_read_binary_file`` (the bench connects as a superuser). Everything the workers send
-is there: BEGIN, COMMIT, SAVEPOINT, RELEASE, the connection health check's ``SELECT 1``.
-Stripe calls are the ``stripe_call`` lines the workers write to gunicorn's log.
+Statements from PostgreSQL's own log (``log_statement = 'all'`` on the bench database,
+read through the server); Stripe calls from the workers' ``stripe_call`` log lines.
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
-"""Webhook load, side by side with the speed floor: events/s, latency, statements, Stripe calls.
+"""Webhook load against the speed floor (bench/floor): events/s, latency, statements, Stripe calls.
 
-Starts the app under gunicorn (2 sync workers) and the floor (bench/floor: a bare view
-that verifies the same signature and inserts one row) under the same gunicorn settings,
-on one fresh PostgreSQL database. Sends the same stream of signed
-``customer.subscription.created/updated`` events for members with customer IDs to each
-(8 client threads), then replays it (every event a duplicate), and prints events/s,
-p50/p99, statements and Stripe calls per event with the ratios project/floor (how they
-are counted: bench/counters.py). Then every member must be in exactly the groups of their
-subscription's newest event; it exits 1 if one is not. ``--checkout`` measures
-checkouts instead (bench/checkout_load.py).
-
-    .venv/bin/python bench/webhook_load.py --members 300 --events 2000 --threads 8
+What it sends, how it counts and how to read it: docs/performance.md. ``--checkout``
+measures checkouts instead (bench/checkout_load.py).
 """
 
 from __future__ import annotations

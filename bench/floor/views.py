@@ -1,8 +1,6 @@
 """The floor's webhook: verify the Stripe-Signature, insert the event once, answer 200.
 
-The same check as the product's (HMAC-SHA256 of ``<t>.<raw body>`` with the webhook
-secret, a constant-time compare, a 300 s tolerance) and one statement:
-``INSERT … ON CONFLICT DO NOTHING`` in autocommit, so a duplicate costs the same.
+The product's check (HMAC-SHA256, constant-time compare) and one autocommit statement.
 """
 
 from __future__ import annotations

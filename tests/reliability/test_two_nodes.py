@@ -1,8 +1,6 @@
-"""Two app nodes on one PostgreSQL: a shuffled stream split between them ends every member right.
+"""Two app nodes on one PostgreSQL: a stream split between them ends every member right.
 
-Two gunicorn masters (two workers each) on different ports share one database, as N
-nodes behind a load balancer would (docs/performance.md, Scaling). The same event may
-reach both nodes at once; every member must still end in their newest event's groups.
+Two gunicorn masters on different ports, as behind a load balancer (docs/performance.md).
 """
 
 from __future__ import annotations
