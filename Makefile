@@ -18,6 +18,8 @@ SITE_URL := http://$(HOST):$(PORT)
 EMULATOR_URL := http://127.0.0.1:$(EMULATOR_PORT)
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x tests/platform"`.
 PYTEST_ARGS ?=
+# Extra bench arguments, e.g. `make bench BENCH_ARGS="--checkout"` or "--events 400".
+BENCH_ARGS ?=
 
 .PHONY: help run test lint bench install install-dev clean
 
@@ -25,7 +27,7 @@ help:
 	@echo "make run    start the Stripe emulator and the app with demo data ($(SITE_URL)/demo/)"
 	@echo "make test   run the whole test suite (SQLite unless DATABASE_URL is set)"
 	@echo "make lint   ruff check + import-linter contracts"
-	@echo "make bench  webhook load benchmark (bench/webhook_load.py)"
+	@echo "make bench  webhook load against the speed floor (bench/webhook_load.py; BENCH_ARGS=--checkout)"
 	@echo "make clean  remove the demo database and the emulator's state"
 
 # --- The virtualenv: created once, reinstalled only when pyproject.toml changes --------
@@ -114,7 +116,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed-dev
-	$(PY) bench/webhook_load.py
+	$(PY) bench/webhook_load.py $(BENCH_ARGS)
 
 clean:
 	rm -f db.sqlite3

@@ -1,18 +1,7 @@
-"""Webhook load held: thousands of signed subscription events, duplicated and shuffled.
+"""Webhook load against the speed floor (bench/floor): events/s, latency, statements, Stripe calls.
 
-Starts gunicorn (2 workers) on a fresh PostgreSQL database, creates members that each
-have a Stripe customer ID and groups linked to a few price IDs, then sends a burst of
-``customer.subscription.created/updated/deleted`` events from several threads over
-loopback: every subscription's events in random order, a share of them twice. It
-prints events/s, p50/p99 latency and the non-2xx count, then checks that every member
-ends in exactly the groups of their subscription's newest event (by ``created``), and
-exits 1 if one does not.
-
-Each subscription's events have strictly increasing ``created`` times, so ordering never
-needs a fetch from Stripe and no emulator runs; same-second ties (settled by fetching the
-subscription) are covered by tests/reliability/test_concurrency.py.
-
-    .venv/bin/python bench/webhook_load.py --members 300 --events 6000 --threads 8
+What it sends, how it counts and how to read it: docs/performance.md. ``--checkout``
+measures checkouts instead (bench/checkout_load.py).
 """
 
 from __future__ import annotations
@@ -33,7 +22,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fixtures.processes import (
+from bench.counters import StatementLog, log_size, machine, stripe_calls
+from bench.floor.views import CREATE_TABLE as CREATE_FLOOR_TABLE
+from kuroco_billing.devtools.processes import (
     app_env,
     create_database,
     django_shell,
@@ -88,8 +79,12 @@ def _subscription(sub_id: str, customer: str, status: str, prices: list[str],
 
 
 def build_plan(run: str, members: int, events: int, *, duplicates: float = 0.1,
-               deleted_share: float = 0.2, seed: int = 1) -> Plan:
-    """One subscription per member, ``events`` events in all (before duplicates)."""
+               deleted_share: float = 0.2, in_order: bool = False, seed: int = 1) -> Plan:
+    """One subscription per member, ``events`` events in all (before duplicates).
+
+    Shuffled across the whole burst, or ``in_order``: sorted by ``created``, members
+    interleaved, the way a renewal run or a price change reaches the webhook.
+    """
     rng = random.Random(seed)
     per_member = max(1, events // members)
     base = int(time.time()) - 86400
@@ -126,6 +121,8 @@ def build_plan(run: str, members: int, events: int, *, duplicates: float = 0.1,
     unique = len(deliveries)
     deliveries.extend(rng.sample(deliveries, int(unique * duplicates)))
     rng.shuffle(deliveries)
+    if in_order:
+        deliveries.sort(key=lambda event: event["created"])
     return Plan(deliveries, expected, members, unique)
 
 
@@ -177,6 +174,19 @@ class Stats:
     by_status: dict[int, int] = field(default_factory=dict)
     retried_ok: int = 0
     gave_up: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # the answers' "status"
+
+    def merge(self, other: Stats) -> None:
+        self.sent += other.sent
+        self.seconds += other.seconds
+        self.latencies += other.latencies
+        self.non_2xx += other.non_2xx
+        self.retried_ok += other.retried_ok
+        self.gave_up += other.gave_up
+        for mine, theirs in ((self.by_status, other.by_status),
+                             (self.outcomes, other.outcomes)):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
 
     @property
     def rate(self) -> float:
@@ -187,6 +197,13 @@ class Stats:
             return 0.0
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def _outcome(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("status"))
+    except ValueError:
+        return "?"
 
 
 def send(webhook_url: str, deliveries: list[dict], secret: str, *, threads: int = 8,
@@ -207,22 +224,24 @@ def send(webhook_url: str, deliveries: list[dict], secret: str, *, threads: int 
                 return
             body = encode(event)
             for attempt in range(retries + 1):
+                headers = signed_headers(body, secret)
                 started = time.perf_counter()
                 try:
-                    response = http.post(webhook_url, data=body, timeout=60,
-                                         headers=signed_headers(body, secret))
+                    response = http.post(webhook_url, data=body, timeout=60, headers=headers)
                     status = response.status_code
                 except requests.RequestException:
                     status = 0
                 elapsed = time.perf_counter() - started
+                outcome = _outcome(response) if 200 <= status < 300 else ""
                 with lock:
                     stats.sent += 1
                     stats.latencies.append(elapsed)
                     stats.by_status[status] = stats.by_status.get(status, 0) + 1
                     if not 200 <= status < 300:
                         stats.non_2xx += 1
-                    elif attempt:
-                        stats.retried_ok += 1
+                    else:
+                        stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+                        stats.retried_ok += 1 if attempt else 0
                 if 200 <= status < 300:
                     break
                 time.sleep(0.05 * (attempt + 1))
@@ -272,75 +291,284 @@ def event_rows(database_url: str, plan: Plan) -> int:
                                "WHERE event_id = ANY(%s)", [ids])[0][0]
 
 
+# --- Targets and phases -----------------------------------------------------------------------
+
+@dataclass
+class Target:
+    name: str  # "floor" or "project"
+    url: str  # the webhook URL
+    log_path: Path  # gunicorn's log (access log and the app's own lines)
+
+
+@dataclass
+class Phase:
+    """One target fed one stream: the client's figures and the server's counts."""
+
+    target: str
+    replay: bool
+    stats: Stats
+    statements: int | None  # None: the server log could not be read
+    stripe_calls: int
+
+    @property
+    def label(self) -> str:
+        return self.target + (" (replay)" if self.replay else "")
+
+    def per_event(self, count: int | None) -> float | None:
+        return None if count is None or not self.stats.sent else count / self.stats.sent
+
+
+def _measure(target: Target, deliveries: list[dict], secret: str, threads: int,
+             statement_log: StatementLog | None) -> tuple[Stats, int | None, int]:
+    log_start = log_size(target.log_path)
+    mark = statement_log.mark() if statement_log else 0
+    stats = send(target.url, deliveries, secret, threads=threads)
+    time.sleep(0.3)  # the last log lines reach the files
+    statements = statement_log.count(mark, statement_log.mark()) if statement_log else None
+    return stats, statements, len(stripe_calls(target.log_path, log_start))
+
+
+def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threads: int,
+               statement_log: StatementLog | None, *, replay: bool, rounds: int
+               ) -> list[Phase]:
+    """Every target gets the whole stream, slice after slice in turns.
+
+    Turns, so that both targets meet the same load on a shared machine; each target
+    still sees the stream in its order.
+    """
+    phases = [Phase(t.name, replay, Stats(), 0 if statement_log else None, 0)
+              for t in targets]
+    size = max(1, -(-len(deliveries) // max(1, rounds)))
+    for start in range(0, len(deliveries), size):
+        for target, phase in zip(targets, phases, strict=True):
+            stats, statements, calls = _measure(target, deliveries[start:start + size],
+                                                secret, threads, statement_log)
+            phase.stats.merge(stats)
+            if phase.statements is not None and statements is not None:
+                phase.statements += statements
+            phase.stripe_calls += calls
+    for phase in phases:
+        print(f"  {phase.label:<16} {phase.stats.sent} requests in "
+              f"{phase.stats.seconds:.1f} s", flush=True)
+    return phases
+
+
+def warm_up(target: Target, event: dict, threads: int) -> None:
+    """Wake every worker (imports, first connection) with refused deliveries: no state."""
+    body = encode(event)
+    for _ in range(threads * 2):
+        requests.post(target.url, data=body, timeout=60,
+                      headers=signed_headers(body, "whsec_not_the_secret"))
+
+
+# --- The report -----------------------------------------------------------------------------
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(project: float | None, floor: float | None) -> str:
+    return "n/a" if project is None or not floor else f"{project / floor:.2f}x"
+
+
+def table(phases: list[Phase]) -> str:
+    rows = [("target", "events", "events/s", "p50 ms", "p99 ms", "stmts/event",
+             "Stripe/event", "answers")]
+    by_label = {phase.label: phase for phase in phases}
+    for replay in (False, True):
+        pair = [by_label.get(name + (" (replay)" if replay else "")) for name in
+                ("floor", "project")]
+        for phase in filter(None, pair):
+            st = phase.stats
+            rows.append((phase.label, str(st.sent), f"{st.rate:.0f}",
+                         f"{st.percentile(50) * 1000:.1f}", f"{st.percentile(99) * 1000:.1f}",
+                         _fmt(phase.per_event(phase.statements), 2),
+                         _fmt(phase.per_event(phase.stripe_calls), 2),
+                         " ".join(f"{k} {v}" for k, v in sorted(st.outcomes.items()))))
+        floor, project = pair
+        if floor and project:
+            rows.append(("  project/floor", "", _ratio(project.stats.rate, floor.stats.rate),
+                         _ratio(project.stats.percentile(50), floor.stats.percentile(50)),
+                         _ratio(project.stats.percentile(99), floor.stats.percentile(99)),
+                         _ratio(project.per_event(project.statements),
+                                floor.per_event(floor.statements)), "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = (cell.ljust(width) if i in (0, 7) else cell.rjust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths, strict=True)))
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(line(row) for row in rows)
+
+
+def goals(phases: list[Phase]) -> list[tuple[str, bool | None]]:
+    """Issue 9's goals, each met (True), missed (False) or not measured (None)."""
+    by = {phase.label: phase for phase in phases}
+    floor, project = by["floor"], by["project"]
+    floor_replay, replay = by.get("floor (replay)"), by.get("project (replay)")
+
+    def at_most(value: float | None, limit: float) -> bool | None:
+        return None if value is None else value <= limit
+
+    checks = [
+        ("events/s >= 0.8x the floor", project.stats.rate >= 0.8 * floor.stats.rate),
+        ("p99 <= 1.5x the floor's", project.stats.percentile(99)
+         <= 1.5 * floor.stats.percentile(99)),
+        ("<= 8 statements per processed event",
+         at_most(project.per_event(project.statements), 8)),
+        ("0 Stripe calls for in-order events", project.stripe_calls == 0),
+    ]
+    if replay and floor_replay:
+        checks += [
+            ("replay events/s >= 0.9x the floor's",
+             replay.stats.rate >= 0.9 * floor_replay.stats.rate),
+            ("<= 3 statements per duplicate", at_most(replay.per_event(replay.statements), 3)),
+        ]
+    return checks
+
+
 # --- The command line -----------------------------------------------------------------------
 
+def _default_database_url() -> str:
+    return (os.environ.get("BENCH_DATABASE_URL")
+            or (os.environ.get("DATABASE_URL") if is_postgres_url(
+                os.environ.get("DATABASE_URL")) else None)
+            or "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkout", action="store_true",
+                        help="measure checkouts instead (bench/checkout_load.py)")
+    parser.add_argument("--checkouts", type=int, default=50, help="with --checkout")
+    parser.add_argument("--members", type=int, default=300)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--conn-max-age", type=int, default=600,
+                        help="CONN_MAX_AGE of both targets (seconds; 0: a connection "
+                             "per request)")
+    parser.add_argument("--shuffle", action="store_true",
+                        help="shuffle each subscription's events (default: in order)")
+    parser.add_argument("--duplicates", type=float, default=0.0,
+                        help="share of the stream sent twice within it (default 0)")
+    parser.add_argument("--deleted", type=float, default=0.0,
+                        help="share of subscriptions whose last event is a deletion")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="the stream goes to the targets in this many slices, in turns")
+    parser.add_argument("--no-replay", action="store_true",
+                        help="skip the replay (every event a duplicate)")
+    parser.add_argument("--no-floor", action="store_true", help="the project alone")
+    parser.add_argument("--check-goals", action="store_true",
+                        help="exit 1 when one of issue 9's goals is missed, too")
+    parser.add_argument("--server-log", help="PostgreSQL's log file, as the server sees it "
+                        "(default: pg_current_logfile(), else Debian's)")
+    parser.add_argument("--database-url", default=_default_database_url(),
+                        help="any database on the PostgreSQL server; a fresh one is made")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the benchmark database (and print its URL)")
+    parser.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.checkout:
+        from bench.checkout_load import main as checkout_main
+
+        return checkout_main(args)
+
+    run = "b" + str(args.seed)
+    database_url = create_database(args.database_url, prefix="kuroco_billing_bench")
+    database = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    servers = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="kb-bench-") as logs:
+            secret = "whsec_bench" + os.urandom(12).hex()
+            # No emulator: strictly increasing event times never need a fetch. LOG_LEVEL
+            # INFO as in production: the stripe_call lines are how calls are counted.
+            env = app_env(database_url, "http://127.0.0.1:9", LOG_LEVEL="INFO",
+                          CONN_MAX_AGE=str(args.conn_max_age))
+            manage(env, "migrate", "--noinput")
+            seed(env, run, args.members, secret=secret)
+            query(database_url, CREATE_FLOOR_TABLE)
+            plan = build_plan(run, args.members, args.events, duplicates=args.duplicates,
+                              deleted_share=args.deleted, in_order=not args.shuffle,
+                              seed=args.seed)
+            statement_log, why = StatementLog.locate(admin_url, database, args.server_log)
+            if statement_log:
+                statement_log.enable()
+            else:
+                print(f"statements not counted: {why}", file=sys.stderr)
+
+            targets = []
+            for name, extra, path in (
+                ("floor", {"DJANGO_SETTINGS_MODULE": "bench.floor.settings",
+                           "FLOOR_WEBHOOK_SECRET": secret}, "/floor/webhook/"),
+                ("project", {}, "/direct/stripe/webhook/"),
+            ):
+                if name == "floor" and args.no_floor:
+                    continue
+                log_dir = Path(logs) / name
+                log_dir.mkdir()
+                server, url = start_gunicorn({**env, **extra}, log_dir, workers=args.workers,
+                                             port=free_port())
+                servers.append(server)
+                targets.append(Target(name, url + path, server.log_path))
+            print(f"machine: {machine(admin_url)}")
+            print(f"{len(targets)} targets, gunicorn {args.workers} sync workers each, "
+                  f"CONN_MAX_AGE={args.conn_max_age}, {args.threads} client threads; "
+                  f"{len(plan.deliveries)} events "
+                  f"({'shuffled' if args.shuffle else 'in order'}) for {args.members} members",
+                  flush=True)
+            for target in targets:
+                warm_up(target, plan.deliveries[0], args.threads)
+            phases = run_stream(targets, plan.deliveries, secret, args.threads,
+                                statement_log, replay=False, rounds=args.rounds)
+            if not args.no_replay:
+                phases += run_stream(targets, plan.deliveries, secret, args.threads,
+                                     statement_log, replay=True, rounds=args.rounds)
+            print(f"machine after: {machine(admin_url)}")
+            wrong = mismatches(database_url, plan)
+            stored = event_rows(database_url, plan)
+            for server in servers:
+                server.stop()
+        print()
+        print(table(phases))
+        print()
+        project = next(phase for phase in phases if phase.label == "project")
+        print(report(plan, project.stats, wrong, stored))
+        met = goals(phases) if not args.no_floor else []
+        for goal, ok in met:
+            print(f"goal {'met   ' if ok else 'MISSED' if ok is False else 'n/a   '} {goal}")
+        ok = not wrong and stored == plan.unique_events and all(
+            phase.stats.gave_up == 0 for phase in phases)
+        print("RESULT", "OK" if ok else "WRONG END STATE")
+        if args.check_goals and any(result is False for _, result in met):
+            return 1
+        return 0 if ok else 1
+    finally:
+        for server in servers:
+            server.stop()
+        if args.keep:
+            print(f"kept database {database_url}")
+        else:
+            drop_database(database_url)
+
+
 def report(plan: Plan, stats: Stats, wrong: list[str], stored: int) -> str:
+    """The project's stream, in words: what was sent and how every member ended."""
     return "\n".join([
         f"members/subscriptions  {plan.subscriptions}",
-        f"events                 {plan.unique_events} unique, {len(plan.deliveries)} sent "
-        f"with duplicates",
-        f"requests               {stats.sent} in {stats.seconds:.1f} s "
-        f"({stats.rate:.0f} events/s)",
-        f"latency                p50 {stats.percentile(50) * 1000:.1f} ms, "
-        f"p99 {stats.percentile(99) * 1000:.1f} ms, "
-        f"max {max(stats.latencies, default=0) * 1000:.1f} ms",
+        f"events                 {plan.unique_events} unique, {len(plan.deliveries)} sent",
         f"non-2xx answers        {stats.non_2xx} (statuses {json.dumps(stats.by_status)}; "
         f"{stats.retried_ok} succeeded on retry, {stats.gave_up} gave up)",
         f"stored events          {stored} (expected {plan.unique_events})",
         f"members in wrong state {len(wrong)}",
         *wrong[:20],
     ])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=300)
-    parser.add_argument("--events", type=int, default=6000)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--database-url",
-                        default=os.environ.get("BENCH_DATABASE_URL")
-                        or (os.environ.get("DATABASE_URL") if is_postgres_url(
-                            os.environ.get("DATABASE_URL")) else None)
-                        or "postgres://postgres@127.0.0.1:5432/postgres",
-                        help="any database on the PostgreSQL server; a fresh one is made")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the benchmark database (and print its URL)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-
-    run = "b" + str(args.seed)
-    database_url = create_database(args.database_url, prefix="kuroco_billing_bench")
-    server = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="kb-bench-") as logs:
-            secret = "whsec_bench" + os.urandom(12).hex()
-            # No emulator: strictly increasing event times never need a fetch.
-            env = app_env(database_url, "http://127.0.0.1:9", LOG_LEVEL="WARNING")
-            manage(env, "migrate", "--noinput")
-            seed(env, run, args.members, secret=secret)
-            plan = build_plan(run, args.members, args.events, seed=args.seed)
-            server, url = start_gunicorn(env, Path(logs), workers=args.workers,
-                                         port=free_port())
-            print(f"gunicorn {args.workers} workers at {url}, {args.threads} client threads, "
-                  f"{os.cpu_count()} CPUs", flush=True)
-            stats = send(f"{url}/direct/stripe/webhook/", plan.deliveries, secret,
-                         threads=args.threads)
-            wrong = mismatches(database_url, plan)
-            stored = event_rows(database_url, plan)
-            print(report(plan, stats, wrong, stored))
-            server.stop()
-            server = None
-        ok = not wrong and stored == plan.unique_events and stats.gave_up == 0
-        print("RESULT", "OK" if ok else "WRONG END STATE")
-        return 0 if ok else 1
-    finally:
-        if server is not None:
-            server.stop()
-        if args.keep:
-            print(f"kept database {database_url}")
-        else:
-            drop_database(database_url)
 
 
 if __name__ == "__main__":

@@ -196,6 +196,13 @@ STRIPE_WEBHOOK_MAX_BODY_BYTES: int = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", de
 # --- The front-end API (/rcms-api/) --------------------------------------------
 RCMS_API_MAX_BODY_BYTES: int = env.int("RCMS_API_MAX_BODY_BYTES", default=64 * 1024)
 RCMS_GRANT_TOKEN_SECONDS: int = env.int("RCMS_GRANT_TOKEN_SECONDS", default=300)
+# Rate-limit counters: in their database table by default; RATE_LIMIT_CACHE_URL moves
+# them to a cache with an atomic incr (Redis, Memcached) when several nodes share the
+# database (docs/performance.md, Scaling). RCMS_RATE_LIMIT_CACHE is the cache alias.
+RCMS_RATE_LIMIT_CACHE = ""
+if env.str("RATE_LIMIT_CACHE_URL", default=""):
+    CACHES["ratelimit"] = env.cache("RATE_LIMIT_CACHE_URL")
+    RCMS_RATE_LIMIT_CACHE = "ratelimit"
 
 # --- Sign-in throttling (django-axes) ------------------------------------------
 # See docs/operations.md, "Sign-in lockouts".

@@ -1,1 +1,1 @@
-"""Helpers for `make run`: development tooling, never imported by the app itself."""
+"""Development tooling (`make run`, the tests, the bench): never imported by the app itself."""

@@ -1,8 +1,8 @@
 """Kuroco's per-endpoint rate limit: N requests per period per client, fixed window.
 
-Counts live in a database table shared by every worker process. One
-``INSERT … ON CONFLICT DO UPDATE … RETURNING`` both creates and bumps a
-window's counter, so two workers can never read the same count.
+Counts live in a database table shared by every worker process (one
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates and bumps a window's counter),
+or in the cache ``settings.RCMS_RATE_LIMIT_CACHE`` names (docs/performance.md, Scaling).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import math
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 
 from kuroco_billing.clients import client_ip
@@ -63,6 +65,9 @@ def hit(endpoint: Endpoint, client: str, *, now: float | None = None) -> Window 
     now = time.time() if now is None else now
     window_start = int(now // period) * period
     key = f"{endpoint.pk}:{client}:{window_start}"
+    if settings.RCMS_RATE_LIMIT_CACHE:
+        count = _bump_in_cache(key, seconds_left=window_start + period - int(now))
+        return Window(limit=limit, count=count, reset_at=window_start + period, now=now)
     count = _bump(key, expires_at=window_start + period)
     if count == 1:
         # A new window began: forget the finished ones (cheap, indexed).
@@ -80,6 +85,23 @@ def _bump(key: str, *, expires_at: int) -> int:
             [key, expires_at],
         )
         return cursor.fetchone()[0]
+
+
+def _bump_in_cache(key: str, *, seconds_left: int) -> int:
+    """Create-or-bump in the cache; its own expiry forgets finished windows.
+
+    Atomic only where the backend's ``incr`` is (Redis, Memcached, per process locmem).
+    """
+    cache = caches[settings.RCMS_RATE_LIMIT_CACHE]
+    key = f"rcms-ratelimit:{key}"
+    timeout = max(1, seconds_left)
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: a new window
+        cache.add(key, 1, timeout=timeout)
+        return 1
 
 
 def enforce(window: Window) -> None:

@@ -6,6 +6,8 @@ PostgreSQL). End state only; timings are the bench's business (docs/performance.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bench.webhook_load import build_plan, event_rows, mismatches, seed, send
@@ -25,3 +27,36 @@ def test_shuffled_duplicated_burst_ends_in_the_newest_state(live_stack):
     assert stats.gave_up == 0, stats.by_status
     assert mismatches(live_stack.database_url, plan) == []
     assert event_rows(live_stack.database_url, plan) == plan.unique_events
+
+
+def test_the_bench_counts_every_statement_a_session_sends(postgres_url):
+    """BEGIN, COMMIT and SAVEPOINTs included, only the counted database's (bench/counters.py)."""
+    import psycopg
+
+    from bench.counters import StatementLog
+    from kuroco_billing.devtools.processes import (
+        create_database,
+        drop_database,
+        libpq_url,
+    )
+
+    database_url = create_database(postgres_url, prefix="kuroco_billing_counters")
+    try:
+        admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+        log, why = StatementLog.locate(admin_url, database_url.rsplit("/", 1)[1])
+        if log is None:
+            pytest.skip(f"PostgreSQL's log cannot be read here: {why}")
+        log.enable()
+        start = log.mark()
+        with psycopg.connect(libpq_url(database_url)) as conn:  # not autocommit: BEGIN
+            conn.execute("SELECT 1")
+            conn.execute("SAVEPOINT s1")
+            conn.execute("SELECT %s::int", [2])  # extended protocol: "execute <unnamed>"
+            conn.execute("RELEASE SAVEPOINT s1")
+            conn.commit()
+        with psycopg.connect(libpq_url(admin_url), autocommit=True) as other:
+            other.execute("SELECT 1")  # another database: not counted
+        time.sleep(0.3)
+        assert log.count(start, log.mark()) == 6  # BEGIN, 4 statements, COMMIT
+    finally:
+        drop_database(database_url)

@@ -1,0 +1,125 @@
+"""Checkout, measured: the client's wall time against the Stripe time the app logs.
+
+``bench/webhook_load.py --checkout``; the method is in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench.counters import log_size, machine, stripe_calls
+from kuroco_billing.devtools.processes import (
+    RELIABILITY_PASSWORD,
+    Stack,
+    build_stack,
+    drop_database,
+    reliability_email,
+)
+
+WARM_UP = 2  # checkouts that wake both workers (imports, connections), not counted
+
+
+@dataclass
+class Checkout:
+    member_id: str
+    wall_ms: float
+    status: int
+    stripe_ms: float = 0.0
+    calls: int = 0
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.wall_ms - self.stripe_ms
+
+
+def cookie_api(stack: Stack) -> tuple[str, dict[str, str]]:
+    """The first API whose security is the session cookie: its id and paths."""
+    for api_id, api in stack.layout["apis"].items():
+        if api["security"] == "cookie" and {"login_challenge", "checkout"} <= set(api["paths"]):
+            return api_id, api["paths"]
+    raise RuntimeError(f"seed_demo made no cookie API with a checkout: {stack.layout}")
+
+
+def sign_in(stack: Stack, api_id: str, paths: dict[str, str], email: str) -> dict[str, str]:
+    response = requests.post(f"{stack.url}/rcms-api/{api_id}/{paths['login_challenge']}",
+                             json={"email": email, "password": RELIABILITY_PASSWORD},
+                             headers={"Origin": stack.url}, timeout=60)
+    response.raise_for_status()
+    return response.cookies.get_dict()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary(checkouts: list[Checkout]) -> str:
+    rows = [("", "p50 ms", "p99 ms", "mean ms")]
+    for label, values in (("wall (client)", [c.wall_ms for c in checkouts]),
+                          ("Stripe (logged)", [c.stripe_ms for c in checkouts]),
+                          ("app overhead", [c.overhead_ms for c in checkouts])):
+        rows.append((label, f"{percentile(values, 50):.1f}", f"{percentile(values, 99):.1f}",
+                     f"{statistics.fmean(values):.1f}"))
+    calls = [c.calls for c in checkouts]
+    lines = ["  ".join((row[0].ljust(16), *(cell.rjust(8) for cell in row[1:])))
+             for row in rows]
+    lines.append(f"Stripe calls per checkout: {statistics.fmean(calls):.2f} "
+                 f"(min {min(calls)}, max {max(calls)})")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    count = args.checkouts
+    with tempfile.TemporaryDirectory(prefix="kb-bench-checkout-") as logs:
+        stack = build_stack(args.database_url, Path(logs), members=count + WARM_UP,
+                            workers=args.workers, CONN_MAX_AGE=str(args.conn_max_age))
+        try:
+            api_id, paths = cookie_api(stack)
+            emails = [reliability_email(n) for n in range(count + WARM_UP)]
+            with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                cookies = list(pool.map(lambda e: sign_in(stack, api_id, paths, e), emails))
+            ids = dict(stack.query("SELECT email, id::text FROM members_member "
+                                   "WHERE email = ANY(%s)", [emails]))
+            server_log = stack.processes[-1].log_path
+            checkout_url = f"{stack.url}/rcms-api/{api_id}/{paths['checkout']}"
+            admin_url = stack.database_url.rsplit("/", 1)[0] + "/postgres"
+            print(f"machine: {machine(admin_url)}")
+            print(f"gunicorn {args.workers} sync workers, CONN_MAX_AGE={args.conn_max_age}, "
+                  f"the emulator at {stack.emulator_url}; {count} checkouts, one at a time",
+                  flush=True)
+            checkouts: list[Checkout] = []
+            start = 0
+            for n, (email, jar) in enumerate(zip(emails, cookies, strict=True)):
+                if n == WARM_UP:
+                    start = log_size(server_log)
+                began = time.perf_counter()
+                response = requests.post(checkout_url, json={}, cookies=jar,
+                                         headers={"Origin": stack.url}, timeout=60)
+                wall = (time.perf_counter() - began) * 1000
+                if n >= WARM_UP:
+                    checkouts.append(Checkout(ids[email], wall, response.status_code))
+            time.sleep(0.3)  # the last log lines reach the file
+            print(f"machine after: {machine(admin_url)}")
+            by_member = {c.member_id: c for c in checkouts}
+            for call in stripe_calls(server_log, start):
+                if call.member in by_member:
+                    by_member[call.member].stripe_ms += call.duration_ms
+                    by_member[call.member].calls += 1
+        finally:
+            stack.stop()
+            drop_database(stack.database_url)
+    failed = [c for c in checkouts if c.status != 200]
+    print(summary(checkouts))
+    print("(duration_ms is logged in whole milliseconds: Stripe time is read low by up to "
+          "1 ms a call, so the overhead reads high by as much)")
+    print(f"non-200 checkouts: {len(failed)}")
+    print("RESULT", "OK" if not failed else "CHECKOUTS FAILED")
+    return 0 if not failed else 1
