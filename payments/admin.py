@@ -79,11 +79,18 @@ class StripeSettingsAdmin(admin.ModelAdmin):
         # There is no list to go back to: stay on the form.
         return HttpResponseRedirect(request.path)
 
-    def response_change(self, request: HttpRequest, obj: StripeSettings):
-        response = super().response_change(request, obj)
-        if obj.enabled:
-            self._report_setup_checks(request, obj)
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="",
+                        extra_context=None):
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        # The admin saved inside a transaction, now committed: Stripe may be asked.
+        saved = getattr(request, "stripe_settings_saved", None)
+        if saved is not None and saved.enabled:
+            self._report_setup_checks(request, saved)
         return response
+
+    def response_change(self, request: HttpRequest, obj: StripeSettings):
+        request.stripe_settings_saved = obj  # checked once the transaction is over
+        return super().response_change(request, obj)
 
     def _report_setup_checks(self, request: HttpRequest, obj: StripeSettings) -> None:
         try:
