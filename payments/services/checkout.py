@@ -132,7 +132,12 @@ def start_checkout(member: Member, parameters: dict) -> str:
     """The URL of the member's Checkout Session: one Stripe call, none when reused."""
     plan = _endpoint_plan(parameters)
     _require_granting(plan["items"])
-    intent, stale = _record_intent(member.pk, plan)
+    try:
+        intent, stale = _record_intent(member.pk, plan)
+    except CheckoutRefused as refused:
+        if refused.code == "conflict":  # subscribed: no session of theirs may stay payable
+            close_open_sessions(member.pk)
+        raise
     if intent.status == OPEN:
         expire_sessions(stale)
         return intent.url
@@ -165,7 +170,9 @@ def _record_intent(member_id: int, plan: dict) -> tuple[CheckoutIntent, list[Che
             # session if it made one (unless a saved 5xx moved the key on).
             return pending, []
         key = f"kb-checkout-{uuid.uuid4().hex}"
+        # On the subscription too: its webhook can tell which checkout was paid.
         params["metadata"] = {INTENT_METADATA: key}
+        params["subscription_data"]["metadata"][INTENT_METADATA] = key
         intent = CheckoutIntent.objects.create(member=member, key=key, config_digest=digest,
                                                params=params)
         return intent, []
@@ -233,9 +240,18 @@ def expire_sessions(intents: list[CheckoutIntent]) -> None:
 
 
 def close_open_sessions(member_id: int) -> None:
-    """Expire every session known open for the member: call after a subscription is granted.
-
-    Run it after the transaction that granted the subscription commits (it
-    calls Stripe). A checkout racing with it is refused at its re-check.
-    """
+    """Expire every session known open for the member (Stripe calls: outside transactions)."""
     expire_sessions(list(CheckoutIntent.objects.filter(member_id=member_id, status=OPEN)))
+
+
+def subscription_granted(member_id: int, subscription: dict) -> None:
+    """After a webhook granted ``subscription`` to the member, and after its commit.
+
+    The checkout it was paid through is closed here without asking Stripe; any
+    other session still known open is expired, so that nothing is left for the
+    member to pay twice. A checkout racing with this is refused at its re-check.
+    """
+    key = (subscription.get("metadata") or {}).get(INTENT_METADATA)
+    if key:
+        CheckoutIntent.objects.filter(member_id=member_id, key=key).update(status=CLOSED)
+    close_open_sessions(member_id)

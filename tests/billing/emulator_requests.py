@@ -8,9 +8,12 @@ can make something happen at an exact point of a Stripe round trip.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from werkzeug.wrappers import Response
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,26 @@ class Hook:
 class RequestLog:
     seen: list[Seen] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
+    answers: list[tuple[str, str, int, dict]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refuse_once(self, method: str, path: str, message: str, *, status: int = 400,
+                    code: str | None = None) -> None:
+        """The next matching request is refused with a Stripe error, without being run."""
+        error = {"type": "invalid_request_error", "message": message}
+        if code:
+            error["code"] = code
+        with self.lock:
+            self.answers.append((method, path, status, {"error": error}))
+
+    def _answer(self, method: str, path: str) -> Response | None:
+        with self.lock:
+            for entry in self.answers:
+                if entry[0] == method and path.startswith(entry[1]):
+                    self.answers.remove(entry)
+                    return Response(json.dumps(entry[3]), status=entry[2],
+                                    content_type="application/json")
+        return None
 
     def clear(self) -> None:
         with self.lock:
@@ -73,7 +95,8 @@ def watch(handle) -> RequestLog:
         if api:
             for hook in log._take(request.method, request.path, "before"):
                 hook.run()
-        response = original(request)
+        response = (log._answer(request.method, request.path) if api else None) or \
+            original(request)
         if api:
             with log.lock:
                 log.seen.append(Seen(request.method, request.path,
