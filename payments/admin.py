@@ -13,7 +13,13 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .forms import SECRET_FIELDS, StripeSettingsForm
-from .models import WEBHOOK_EVENTS, StripeSettings, SubscriptionState, WebhookEvent
+from .models import (
+    WEBHOOK_EVENTS,
+    CheckoutIntent,
+    StripeSettings,
+    SubscriptionState,
+    WebhookEvent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,3 +213,14 @@ class SubscriptionStateAdmin(ReadOnlyAdmin):
     list_filter = ("status", "deleted")
     search_fields = ("subscription_id", "customer_id", "member__email")
     list_select_related = ("member",)
+
+
+@admin.register(CheckoutIntent)
+class CheckoutIntentAdmin(ReadOnlyAdmin):
+    """Each member's checkouts as this site recorded them (see docs/billing.md)."""
+
+    list_display = ("member", "status", "session_id", "attempt", "created_at", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("member__email", "session_id", "key")
+    list_select_related = ("member",)
+    exclude = ("url",)
