@@ -1,4 +1,4 @@
-"""Stripe settings, the webhook event log, and per-subscription ordering state."""
+"""Stripe settings, the webhook event log, per-subscription ordering state, checkout intents."""
 
 from __future__ import annotations
 
