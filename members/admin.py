@@ -7,7 +7,10 @@ import logging
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import csrf_protect_m
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, JSONField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
@@ -22,7 +25,7 @@ from .forms import (
     MembershipInlineForm,
     stripe_enabled,
 )
-from .models import Member, MemberGroup, Membership
+from .models import Member, MemberGroup, Membership, stripe_price_id_validator
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +223,22 @@ class MemberAdmin(UserAdmin):
         summary = _subscription_summary(obj)
         return _format_moment(summary.get("current_period_end")) if summary else EMPTY
 
+    @csrf_protect_m
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="",
+                        extra_context=None):
+        # The summary may ask Stripe, which must not happen inside the admin's
+        # transaction: it is read first and handed to the page (see get_object).
+        if object_id and self.has_view_or_change_permission(request):
+            request.subscription_summary = _read_summary(object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_object(self, request: HttpRequest, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        read = getattr(request, "subscription_summary", None)
+        if obj is not None and read is not None and read[0] == obj.pk:
+            obj._admin_subscription_summary = read[1]
+        return obj
+
     @admin.action(description="Resync from Stripe")
     def resync_from_stripe(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
         try:
@@ -272,6 +291,47 @@ class MemberGroupAdmin(admin.ModelAdmin):
         if getattr(form, "stripe_warning", None):
             self.message_user(request, form.stripe_warning, messages.WARNING)
 
+    @csrf_protect_m
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="",
+                        extra_context=None):
+        # The admin validates the form inside a transaction, and no Stripe call may
+        # run inside one: the submitted price is checked with Stripe first.
+        request.stripe_price_verdicts = self._check_submitted_price(request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request: HttpRequest, obj: MemberGroup | None = None, change=False,
+                 **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # A fresh class per request (modelform_factory), so this stays per request.
+        form.price_verdicts = getattr(request, "stripe_price_verdicts", {})
+        return form
+
+    def _check_submitted_price(self, request: HttpRequest, object_id) -> dict:
+        if request.method != "POST" or not stripe_enabled():
+            return {}
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            return {}
+        price_id = (request.POST.get("stripe_price_id") or "").strip()
+        try:
+            stripe_price_id_validator(price_id)
+        except ValidationError:
+            return {}  # the form says what is wrong, without asking Stripe
+        if object_id and price_id == _stored_price(object_id):
+            return {}
+        try:
+            from payments.setup_checks import check_group_price
+        except ImportError:
+            return {}
+        return {price_id: check_group_price(price_id)}
+
+
+def _stored_price(object_id: str) -> str | None:
+    try:
+        return MemberGroup.objects.filter(pk=unquote(object_id)).values_list(
+            "stripe_price_id", flat=True).first()
+    except (ValueError, ValidationError):  # a malformed ID: the admin answers it
+        return None
+
 
 def with_subscription_state(queryset: QuerySet[Member]) -> QuerySet[Member]:
     """Each member with their subscription's stored status, period end and prices."""
@@ -300,14 +360,33 @@ def _dashboard_link(kind: str, object_id: str | None) -> str:
     )
 
 
+def _read_summary(object_id: str) -> tuple[int, dict[str, Any] | None] | None:
+    """``(member pk, summary)``, asking Stripe when nothing is stored; None if no member."""
+    try:
+        member = Member.objects.filter(pk=unquote(object_id)).first()
+    except (ValueError, ValidationError):  # a malformed ID: the admin answers it
+        return None
+    if member is None:
+        return None
+    summary = None
+    try:
+        from payments.services.subscriptions import subscription_summary
+
+        summary = subscription_summary(member)
+    except Exception:  # Unavailable: the editor shows "—".
+        logger.exception("No subscription summary for member %s", member.pk)
+    return member.pk, summary
+
+
 def _subscription_summary(member: Member) -> dict[str, Any] | None:
-    # Both read-only fields use it: ask once per page.
+    # Both read-only fields use it: ask once per page. Read before the admin's
+    # transaction (changeform_view); failing that, only what is stored.
     if not hasattr(member, "_admin_subscription_summary"):
         summary = None
         try:
-            from payments.services.subscriptions import subscription_summary
+            from payments.services.subscriptions import stored_summary
 
-            summary = subscription_summary(member)
+            summary = stored_summary(member)
         except Exception:  # Unavailable: the editor shows "—".
             logger.exception("No subscription summary for member %s", member.pk)
         member._admin_subscription_summary = summary

@@ -55,8 +55,12 @@ class MemberGroupForm(forms.ModelForm):
     """A member group; its Stripe price is checked against Stripe when it changes.
 
     The admin only includes ``stripe_price_id`` while the Stripe integration
-    is enabled, so the check below only ever runs then.
+    is enabled, so the check below only ever runs then. The admin asks Stripe
+    before its transaction opens and hands the verdicts in ``price_verdicts``.
     """
+
+    # {price ID: payments.setup_checks.PriceVerdict}, filled in by the admin.
+    price_verdicts: dict = {}
 
     class Meta:
         model = MemberGroup
@@ -77,7 +81,8 @@ class MemberGroupForm(forms.ModelForm):
             # The model's unique check reports it; no need to ask Stripe.
             return price_id
         if stripe_enabled():
-            self.stripe_warning = _validate_price_with_stripe(price_id)
+            self.stripe_warning = _validate_price_with_stripe(
+                price_id, self.price_verdicts.get(price_id))
         return price_id
 
 
@@ -88,13 +93,15 @@ def stripe_enabled() -> bool:
     return StripeSettings.load().enabled
 
 
-def _validate_price_with_stripe(price_id: str) -> str | None:
+def _validate_price_with_stripe(price_id: str, verdict=None) -> str | None:
     """Stripe's verdict on a price: raises ValidationError, or returns a warning."""
     try:
-        from payments.setup_checks import validate_group_price
+        from payments.setup_checks import apply_verdict, validate_group_price
     except ImportError:
         return "The price could not be checked with Stripe (setup checks are not installed)."
     try:
+        if verdict is not None:
+            return apply_verdict(verdict)
         return validate_group_price(price_id)
     except ValidationError:
         raise

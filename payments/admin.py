@@ -16,7 +16,13 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .forms import SECRET_FIELDS, StripeSettingsForm
-from .models import WEBHOOK_EVENTS, StripeSettings, SubscriptionState, WebhookEvent
+from .models import (
+    WEBHOOK_EVENTS,
+    CheckoutIntent,
+    StripeSettings,
+    SubscriptionState,
+    WebhookEvent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +89,18 @@ class StripeSettingsAdmin(admin.ModelAdmin):
         # There is no list to go back to: stay on the form.
         return HttpResponseRedirect(request.path)
 
-    def response_change(self, request: HttpRequest, obj: StripeSettings):
-        response = super().response_change(request, obj)
-        if obj.enabled:
-            self._report_setup_checks(request, obj)
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="",
+                        extra_context=None):
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        # The admin saved inside a transaction, now committed: Stripe may be asked.
+        saved = getattr(request, "stripe_settings_saved", None)
+        if saved is not None and saved.enabled:
+            self._report_setup_checks(request, saved)
         return response
+
+    def response_change(self, request: HttpRequest, obj: StripeSettings):
+        request.stripe_settings_saved = obj  # checked once the transaction is over
+        return super().response_change(request, obj)
 
     def _report_setup_checks(self, request: HttpRequest, obj: StripeSettings) -> None:
         try:
@@ -246,3 +259,14 @@ class SubscriptionStateAdmin(ReadOnlyAdmin):
 def _unix_moment(seconds: int) -> str:
     moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+@admin.register(CheckoutIntent)
+class CheckoutIntentAdmin(ReadOnlyAdmin):
+    """Each member's checkouts as this site recorded them (see docs/billing.md)."""
+
+    list_display = ("member", "status", "session_id", "attempt", "created_at", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("member__email", "session_id", "key")
+    list_select_related = ("member",)
+    exclude = ("url",)

@@ -8,9 +8,12 @@ so the rest of the code never depends on SDK objects.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -199,6 +202,17 @@ def _call(
         )
 
 
+def _derived_key(kind: str, params: dict) -> str:
+    """An idempotency key for a create whose parameters say what it is.
+
+    Stripe keeps a key for 24 hours: within them the same create gets the same
+    object back. The hour is part of the key, so a deliberate re-run later makes
+    a new one.
+    """
+    blob = json.dumps([kind, params, int(time.time()) // 3600], sort_keys=True, default=str)
+    return f"kb-{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:40]}"
+
+
 def _plain(obj: Any) -> dict:
     """A JSON-safe dict (decimal amounts become strings), storable in a JSONField."""
     return obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj)
@@ -241,20 +255,6 @@ def create_customer(
     ))
 
 
-def find_customer(*, email: str, member_id: int,
-                  config: StripeSettings | None = None) -> dict | None:
-    """A customer this site made for the member before (same email, metadata.member_id)."""
-    page = _call("GET", "/v1/customers",
-                 lambda c: c.v1.customers.list(params={"email": email, "limit": 100}),
-                 config=config, member_id=member_id)
-    for customer in page.data:
-        customer = _plain(customer)
-        if (customer.get("metadata") or {}).get("member_id") == str(member_id) and not \
-                customer.get("deleted"):
-            return customer
-    return None
-
-
 def create_checkout_session(
     params: dict, *, idempotency_key: str, config: StripeSettings | None = None,
     member_id: int | None = None,
@@ -265,22 +265,6 @@ def create_checkout_session(
                                                 options={"idempotency_key": idempotency_key}),
         config=config, member_id=member_id,
     ))
-
-
-def list_open_checkout_sessions(
-    customer_id: str, *, config: StripeSettings | None = None, member_id: int | None = None,
-) -> list[dict]:
-    """The customer's Checkout Sessions that can still be paid."""
-    sessions = _paginate(
-        "/v1/checkout/sessions",
-        lambda c, params: c.v1.checkout.sessions.list(params=params),
-        {"customer": customer_id, "status": "open", "limit": 100},
-        config=config, member_id=member_id,
-    )
-    # Filtered again here: harmless on Stripe, and safe against a server that
-    # ignores a filter.
-    return [s for s in sessions
-            if s.get("status") == "open" and s.get("customer") == customer_id]
 
 
 def expire_checkout_session(
@@ -380,9 +364,13 @@ def list_prices(
 def create_recurring_price(
     *, product_name: str, unit_amount: int, currency: str, interval: str,
     lookup_key: str, metadata: dict[str, str] | None = None,
-    config: StripeSettings | None = None,
+    config: StripeSettings | None = None, idempotency_key: str | None = None,
 ) -> dict:
-    """A recurring price with a new product of its own (``product_data``)."""
+    """A recurring price with a new product of its own (``product_data``).
+
+    Without ``idempotency_key`` one is derived from the parameters: a re-run after
+    a lost answer gets the same price (its ``lookup_key`` is unique in Stripe anyway).
+    """
     params = {
         "currency": currency,
         "unit_amount": unit_amount,
@@ -392,20 +380,32 @@ def create_recurring_price(
         "nickname": product_name,
         "metadata": metadata or {},
     }
+    key = idempotency_key or _derived_key("price", params)
     return _plain(_call("POST", "/v1/prices",
-                        lambda c: c.v1.prices.create(params=params), config=config))
+                        lambda c: c.v1.prices.create(params=params,
+                                                     options={"idempotency_key": key}),
+                        config=config))
 
 
 def create_webhook_endpoint(
     *, url: str, events: list[str], description: str = "",
-    config: StripeSettings | None = None,
+    config: StripeSettings | None = None, idempotency_key: str | None = None,
 ) -> dict:
-    """Register ``url``; the answer is the only place Stripe ever shows its ``secret``."""
+    """Register ``url``; the answer is the only place Stripe ever shows its ``secret``.
+
+    Without ``idempotency_key`` a new one is made for this call (the SDK's own
+    retries reuse it). Not derived from the parameters: an endpoint may be
+    deleted and registered again for the same URL, and a replay would hand back
+    the deleted one.
+    """
     params: dict[str, Any] = {"url": url, "enabled_events": list(events)}
     if description:
         params["description"] = description
+    key = idempotency_key or f"kb-webhook-endpoint-{uuid.uuid4().hex}"
     return _plain(_call("POST", "/v1/webhook_endpoints",
-                        lambda c: c.v1.webhook_endpoints.create(params=params), config=config))
+                        lambda c: c.v1.webhook_endpoints.create(
+                            params=params, options={"idempotency_key": key}),
+                        config=config))
 
 
 def delete_webhook_endpoint(endpoint_id: str, *, config: StripeSettings | None = None) -> dict:

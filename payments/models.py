@@ -1,4 +1,4 @@
-"""Stripe settings, the webhook event log, and per-subscription ordering state."""
+"""Stripe settings, the webhook event log, per-subscription ordering state, checkout intents."""
 
 from __future__ import annotations
 
@@ -180,3 +180,45 @@ class SubscriptionState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} ({self.status})"
+
+
+class CheckoutIntent(models.Model):
+    """One checkout of a member, recorded before Stripe is asked (see docs/billing.md).
+
+    The row is committed first; its ``key`` (moved on by ``attempt`` after an
+    answer Stripe saved) is the idempotency key of the one Checkout Session
+    create, and ``params`` are exactly what is sent. Only sessions recorded
+    here as open are ever expired.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (Stripe asked, answer not applied)"
+        OPEN = "open", "Open (payable)"
+        CLOSED = "closed", "Closed (expired, refused or failed)"
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkout_intents",
+    )
+    key = models.CharField("idempotency key", max_length=64, unique=True)
+    attempt = models.PositiveIntegerField(default=0)
+    # What is sold, where the buyer returns, to which customer: same digest, same checkout.
+    config_digest = models.CharField(max_length=64)
+    params = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    session_id = models.CharField("Checkout Session ID", max_length=255, blank=True)
+    url = models.TextField(blank=True)
+    expires_at = models.BigIntegerField(null=True, blank=True)  # unix seconds, Stripe's clock
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "checkout intent"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["member", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.session_id or self.key} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.key}-g{self.attempt}" if self.attempt else self.key

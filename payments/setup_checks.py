@@ -1,4 +1,8 @@
-"""Checks the admin runs on the Stripe settings page and when a group's price is saved."""
+"""Checks the admin runs on the Stripe settings page and when a group's price is saved.
+
+Both ask Stripe, so the admin runs them outside its transaction (see ``payments.admin``
+and ``members.admin``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from members.models import MemberGroup
 
 from . import gateway
 from .models import WEBHOOK_EVENTS, StripeSettings
+from .prices import price_problem
 
 ONE_TIME_MESSAGE = "One-time purchases are not supported: choose a recurring price."
 
@@ -21,12 +26,10 @@ class CheckResult:
     message: str
 
 
-def _price_problem(price: dict) -> str | None:
-    if not price.get("active", True):
-        return "is not active"
-    if price.get("type") != "recurring" or not price.get("recurring"):
-        return "is a one-time price (only recurring prices can be sold)"
-    return None
+SETUP_PROBLEM_TEXT = {
+    "inactive": "is not active",
+    "one_time": "is a one-time price (only recurring prices can be sold)",
+}
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -67,10 +70,12 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
         except gateway.StripeError as exc:
             results.append(CheckResult("error", f"Group {group.name}: {exc.message}"))
             continue
-        problem = _price_problem(price)
+        problem = price_problem(price)
         if problem:
             results.append(CheckResult(
-                "error", f"Group {group.name}: price {group.stripe_price_id} {problem}."))
+                "error",
+                f"Group {group.name}: price {group.stripe_price_id} "
+                f"{SETUP_PROBLEM_TEXT[problem]}."))
         else:
             results.append(CheckResult(
                 "success",
@@ -97,21 +102,44 @@ def _webhook_check(endpoints: list[dict], webhook_url: str) -> CheckResult:
                                 f"{', '.join(missing)}.")
 
 
-def validate_group_price(price_id: str) -> str | None:
-    """Raise ValidationError for a bad price; a warning text when Stripe can't tell; else None."""
+@dataclass(frozen=True)
+class PriceVerdict:
+    """Stripe's verdict on a group's price: ``error`` refuses it, ``warning`` only advises."""
+
+    error: ValidationError | None = None
+    warning: str | None = None
+
+
+def check_group_price(price_id: str) -> PriceVerdict:
+    """Ask Stripe whether ``price_id`` can be a group's price; never raises."""
     config = StripeSettings.load()
     if not config.secret_key:
-        return "Stripe is not configured, so the price could not be checked."
+        return PriceVerdict(warning="Stripe is not configured, so the price could not be checked.")
     try:
         price = gateway.retrieve_price(price_id, config=config)
     except gateway.StripeInvalidRequest as exc:
         if exc.is_missing:
-            raise ValidationError(f"No such price in Stripe: {price_id}.", code="unknown") from None
-        raise ValidationError(exc.message, code="invalid") from None
+            return PriceVerdict(ValidationError(f"No such price in Stripe: {price_id}.",
+                                                code="unknown"))
+        return PriceVerdict(ValidationError(exc.message, code="invalid"))
     except gateway.StripeError as exc:
-        return f"The price could not be checked: {exc.message}"
-    if not price.get("active", True):
-        raise ValidationError(f"The price {price_id} is not active.", code="inactive")
-    if price.get("type") != "recurring" or not price.get("recurring"):
-        raise ValidationError(ONE_TIME_MESSAGE, code="one_time")
-    return None
+        return PriceVerdict(warning=f"The price could not be checked: {exc.message}")
+    problem = price_problem(price)
+    if problem == "inactive":
+        return PriceVerdict(ValidationError(f"The price {price_id} is not active.",
+                                            code="inactive"))
+    if problem == "one_time":
+        return PriceVerdict(ValidationError(ONE_TIME_MESSAGE, code="one_time"))
+    return PriceVerdict()
+
+
+def validate_group_price(price_id: str) -> str | None:
+    """Raise ValidationError for a bad price; a warning text when Stripe can't tell; else None."""
+    return apply_verdict(check_group_price(price_id))
+
+
+def apply_verdict(verdict: PriceVerdict) -> str | None:
+    """Raise the verdict's error, else return its warning."""
+    if verdict.error is not None:
+        raise verdict.error
+    return verdict.warning

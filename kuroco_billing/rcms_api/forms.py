@@ -7,13 +7,12 @@ ordinary form fields; only the chosen operation's parameters are stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from members.models import MemberGroup
+from payments.prices import unlinked_prices
 
 from . import catalogue
 from .models import Api, Endpoint
@@ -261,16 +260,6 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
             if value not in (None, "", []):
                 parameters[name] = value
         return parameters
-
-
-def unlinked_prices(price_ids: Iterable[str]) -> list[str]:
-    wanted = set(price_ids)
-    linked = set(
-        MemberGroup.objects.filter(stripe_price_id__in=wanted).values_list(
-            "stripe_price_id", flat=True
-        )
-    )
-    return sorted(wanted - linked)
 
 
 class EndpointInlineForm(EndpointRouteMixin, forms.ModelForm):

@@ -1,4 +1,4 @@
-"""Cancel the member's own subscription, at once."""
+"""Cancel the member's own subscription, at once: one Stripe call, then re-lock and apply."""
 
 from __future__ import annotations
 
@@ -23,33 +23,53 @@ class CancelResult:
     already_gone: bool = False
 
 
-def _already_canceled(exc: gateway.StripeInvalidRequest) -> bool:
-    return exc.is_missing or "cancel" in exc.message.lower()
-
-
 def cancel_subscription(member: Member) -> CancelResult:
-    """Cancel in Stripe, then unlink locally, all with the member's row locked.
+    """Cancel in Stripe outside any transaction, then unlink locally with the member locked.
 
     Only the subscription ID stored on the member is ever used, so a member can
-    only cancel their own. If Stripe fails (StripeUnavailable), the transaction
-    rolls back and local state is unchanged. If Stripe says the subscription is
-    already canceled or gone, it is unlinked locally all the same.
+    only cancel their own. If Stripe fails, nothing changes here. If Stripe's
+    state says the subscription is already canceled or gone, it is unlinked
+    locally all the same.
     """
+    subscription_id = Member.objects.filter(pk=member.pk).values_list(
+        "stripe_subscription_id", flat=True).first()
+    if not subscription_id:
+        raise NoSubscription
+    snapshot, already_gone = _cancel_in_stripe(subscription_id, member)
     with transaction.atomic():
         member = sync.lock_member(member.pk)
-        subscription_id = member.stripe_subscription_id
-        if not subscription_id:
-            raise NoSubscription
-        already_gone = False
-        try:
-            snapshot = gateway.cancel_subscription(subscription_id, member_id=member.pk)
-        except gateway.StripeInvalidRequest as exc:
-            if not _already_canceled(exc):
-                raise
-            already_gone = True
-            snapshot = {"id": subscription_id, "status": "canceled",
-                        "customer": member.stripe_customer_id}
         state = sync.lock_state(subscription_id)
+        # Deletion only revokes: nothing here asks Stripe.
         result = sync.apply_snapshot(member, state, snapshot, deleted=True)
         state.save()
-        return CancelResult(subscription_id, result.changes, already_gone)
+    return CancelResult(subscription_id, result.changes, already_gone)
+
+
+def _cancel_in_stripe(subscription_id: str, member: Member) -> tuple[dict, bool]:
+    """``(the canceled subscription, whether it was canceled or gone already)``."""
+    try:
+        return gateway.cancel_subscription(subscription_id, member_id=member.pk), False
+    except gateway.StripeInvalidRequest as refused:
+        if refused.is_missing:
+            return _gone(subscription_id, member), True
+        current = already_ended(subscription_id, member)
+        if current is None:
+            raise
+        return current, True
+
+
+def already_ended(subscription_id: str, member: Member) -> dict | None:
+    """The subscription when Stripe's state says it has ended (or is gone), else None.
+
+    Asked only after Stripe refused the cancellation: the refusal's message is
+    never read, only the subscription's status.
+    """
+    try:
+        current = gateway.retrieve_subscription(subscription_id, member_id=member.pk)
+    except gateway.StripeInvalidRequest as exc:
+        return _gone(subscription_id, member) if exc.is_missing else None
+    return current if current.get("status") in sync.TERMINAL_STATUSES else None
+
+
+def _gone(subscription_id: str, member: Member) -> dict:
+    return {"id": subscription_id, "status": "canceled", "customer": member.stripe_customer_id}

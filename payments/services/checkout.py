@@ -1,46 +1,36 @@
-"""Start a Stripe Checkout for a subscription.
+"""Start a Stripe Checkout for a subscription: record the intent, ask Stripe once, apply.
 
-What is sold and where the buyer returns come from the endpoint's parameters
-only (``products_list``, ``return_url``, ``return_err_url``,
-``trial_period_days``); the request body cannot change them.
-
-Idempotency, so that double clicks, parallel requests and retries after a
-fault never make two customers or two sessions:
-
-* The customer is created with the member's row locked
-  (``select_for_update``; a no-op on SQLite, whose writes are serialised
-  anyway) and an idempotency key derived from the member and the details sent.
-  Its ID is stored as soon as Stripe confirms it.
-* The session's idempotency key is derived from the member, the customer, the
-  exact session parameters and the member's "subscription epoch" (how many
-  subscriptions Stripe has told us about for this customer). Until the member
-  subscribes, every attempt for the same product list is the same attempt:
-  Stripe replays the first session for 24 hours, the time a session stays
-  open, so a retry or a second click gets the same URL and the member cannot
-  pay twice. After a subscription starts (and ends), the epoch moves on and a
-  new checkout gets a new session.
-* One open session per member: two checkout endpoints (other prices, other
-  return URLs, other APIs) would otherwise give two payable sessions, and the
-  member could pay both. After creating (or replaying) the session, every
-  other open session of the customer is expired in Stripe. The session carries
-  its key's base in ``metadata``; expiring it moves that key to its next
-  generation, so a later checkout on that endpoint gets a new, payable session
-  instead of Stripe's replay of the expired one.
+The steps, the race they close and the time bound: docs/billing.md, "Checkout".
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
+import uuid
 from collections import Counter
 
-from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 
-from members.models import Member, MemberGroup
+from members.models import Member
 
 from .. import gateway
-from ..models import SubscriptionState
+from ..models import CheckoutIntent
+from ..prices import unlinked_prices
+
+logger = logging.getLogger("payments.checkout")
+
+ALREADY_SUBSCRIBED = "You already have a subscription. Cancel it before starting a new one."
+# Metadata key on our Checkout Sessions: the intent's key (no secret in it).
+INTENT_METADATA = "kuroco_checkout_intent"
+# A known open session is handed out again only while it has this long to live.
+REUSE_MARGIN_SECONDS = 3600
+
+OPEN, PENDING, CLOSED = (CheckoutIntent.Status.OPEN, CheckoutIntent.Status.PENDING,
+                         CheckoutIntent.Status.CLOSED)
 
 
 class CheckoutRefused(Exception):
@@ -53,39 +43,8 @@ class CheckoutRefused(Exception):
         self.field = field
 
 
-ONE_TIME_MESSAGE = "One-time purchases are not supported: only recurring prices can be sold."
-
-
-# Stripe replays a saved 5xx for 24 hours to a retry with the same key. After
-# such an answer the next attempt uses the next "generation" of the key; the
-# counter lives in the shared cache (the database cache: every worker sees it).
-KEY_GENERATION_TTL = 25 * 3600
-
-# Metadata key on our Checkout Sessions: the idempotency key's base (no secret in it).
-CHECKOUT_KEY_METADATA = "kuroco_checkout_key"
-
-
-def _idempotency_key(base: str) -> str:
-    generation = cache.get(f"stripe-idem-gen:{base}", 0)
-    return f"{base}-g{generation}" if generation else base
-
-
-def _next_generation(base: str) -> None:
-    counter = f"stripe-idem-gen:{base}"
-    cache.add(counter, 0, KEY_GENERATION_TTL)
-    try:
-        cache.incr(counter)
-    except ValueError:  # expired in between
-        cache.set(counter, 1, KEY_GENERATION_TTL)
-
-
-def _after_failure(base: str, exc: gateway.StripeError) -> None:
-    if isinstance(exc, gateway.StripeUnavailable) and exc.saved_by_stripe:
-        _next_generation(base)
-
-
-def _digest(*parts: object) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+def _digest(value: object) -> str:
+    blob = json.dumps(value, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
 
 
@@ -128,136 +87,171 @@ def _endpoint_plan(parameters: dict) -> dict:
             "cancel_url": cancel_url, "trial_period_days": trial}
 
 
-def _check_prices(items: list[dict], member_id: int) -> None:
-    """Every price must exist, be active and be recurring."""
-    for item in items:
-        try:
-            price = gateway.retrieve_price(item["price"], member_id=member_id)
-        except gateway.StripeInvalidRequest as exc:
-            if exc.is_missing:
-                raise CheckoutRefused("unprocessable_entity",
-                                      f"The configured price {item['price']} does not exist.",
-                                      "products_list") from None
-            raise
-        if price.get("type") != "recurring" or not price.get("recurring"):
-            raise CheckoutRefused("unprocessable_entity", ONE_TIME_MESSAGE, "products_list")
-        if not price.get("active", True):
-            raise CheckoutRefused("unprocessable_entity",
-                                  f"The configured price {item['price']} is not active.",
-                                  "products_list")
+def _require_granting(items: list[dict]) -> None:
+    """Every price must give a group: a subscription that grants nothing is a sale of nothing.
+
+    That each price is active and recurring is checked when an administrator
+    links it to a group, and by the setup check; not on every checkout.
+    """
+    unlinked = unlinked_prices(item["price"] for item in items)
+    if unlinked:
+        raise CheckoutRefused(
+            "unprocessable_entity",
+            f"The configured price {', '.join(unlinked)} is not linked to any member group, "
+            "so buying it would grant nothing.",
+            "products_list",
+        )
 
 
-def _check_granted(items: list[dict]) -> None:
-    """Every price must give a group: a subscription that grants nothing is a sale of nothing."""
-    prices = [item["price"] for item in items]
-    granted = set(MemberGroup.objects.filter(stripe_price_id__in=prices)
-                  .values_list("stripe_price_id", flat=True))
-    for price in prices:
-        if price not in granted:
-            raise CheckoutRefused(
-                "unprocessable_entity",
-                f"The configured price {price} is not linked to any member group, "
-                "so buying it would grant nothing.",
-                "products_list",
-            )
+def session_params(member: Member, plan: dict) -> dict:
+    """The Checkout Session to create for ``member``.
 
-
-def ensure_customer(member_id: int) -> Member:
-    """The member with a Stripe customer, created once whatever the concurrency."""
-    attempted: list[str] = []
-    try:
-        with transaction.atomic():
-            member = Member.objects.select_for_update().get(pk=member_id)
-            if member.stripe_subscription_id:
-                raise CheckoutRefused("conflict", "You already have a subscription. "
-                                      "Cancel it before starting a new one.")
-            if member.stripe_customer_id:
-                return member
-            # One this site made before (a retry after a lost answer, a rolled-back
-            # save, an expired idempotency key) is reused rather than duplicated.
-            customer = gateway.find_customer(email=member.email, member_id=member.pk)
-            if customer is None:
-                base = f"kb-customer-{member.pk}-{_digest(member.email, member.name)}"
-                attempted.append(base)
-                customer = gateway.create_customer(
-                    email=member.email, name=member.name, member_id=member.pk,
-                    idempotency_key=_idempotency_key(base),
-                )
-            member.stripe_customer_id = customer["id"]
-            member.save(update_fields=["stripe_customer_id"])
-            return member
-    except gateway.StripeError as exc:
-        # After the rollback, so the key generation (in the database cache) sticks.
-        for base in attempted:
-            _after_failure(base, exc)
-        raise
-
-
-def start_checkout(member: Member, parameters: dict) -> str:
-    """Create (or replay) the member's Checkout Session; returns its URL."""
-    if member.stripe_subscription_id:
-        raise CheckoutRefused("conflict", "You already have a subscription. "
-                              "Cancel it before starting a new one.")
-    plan = _endpoint_plan(parameters)
-    _check_prices(plan["items"], member.pk)
-    _check_granted(plan["items"])
-    member = ensure_customer(member.pk)
-
+    A member with a stored customer pays as that customer (one customer per
+    member); a first checkout lets Checkout create the customer, which the
+    webhook links through ``metadata.member_id`` / ``client_reference_id``.
+    """
     subscription_data: dict = {"metadata": {"member_id": str(member.pk)}}
     if plan["trial_period_days"]:
         subscription_data["trial_period_days"] = plan["trial_period_days"]
     params = {
         "mode": "subscription",
-        "customer": member.stripe_customer_id,
         "line_items": plan["items"],
         "success_url": plan["success_url"],
         "cancel_url": plan["cancel_url"],
         "client_reference_id": str(member.pk),
         "subscription_data": subscription_data,
     }
-    epoch = SubscriptionState.objects.filter(customer_id=member.stripe_customer_id).count()
-    base = f"kb-checkout-{member.pk}-{epoch}-{_digest(params)}"
-    params["metadata"] = {CHECKOUT_KEY_METADATA: base}
-    expired: list[str] = []
-    failed_create: gateway.StripeError | None = None
+    if member.stripe_customer_id:
+        params["customer"] = member.stripe_customer_id
+    else:
+        params["customer_email"] = member.email
+    return params
+
+
+def start_checkout(member: Member, parameters: dict) -> str:
+    """The URL of the member's Checkout Session: one Stripe call, none when reused."""
+    plan = _endpoint_plan(parameters)
+    _require_granting(plan["items"])
     try:
-        # The member's row stays locked from creating this session until the others
-        # are expired: two parallel checkouts on different endpoints cannot each
-        # expire the other's session.
-        with transaction.atomic():
-            Member.objects.select_for_update().get(pk=member.pk)
-            try:
-                session = gateway.create_checkout_session(
-                    params, idempotency_key=_idempotency_key(base), member_id=member.pk)
-            except gateway.StripeError as exc:
-                failed_create = exc
-                raise
-            _expire_other_sessions(member, keep=session["id"], expired=expired)
-    finally:
-        # After the rollback, so the key generations (in the database cache) stick.
-        if failed_create is not None:
-            _after_failure(base, failed_create)
-        for expired_base in expired:
-            _next_generation(expired_base)
-    return session["url"]
+        intent, stale = _record_intent(member.pk, plan)
+    except CheckoutRefused as refused:
+        if refused.code == "conflict":  # subscribed: no session of theirs may stay payable
+            close_open_sessions(member.pk)
+        raise
+    if intent.status == OPEN:
+        expire_sessions(stale)
+        return intent.url
+    session = _create_session(intent)
+    return _apply_session(intent, session)
 
 
-def _expire_other_sessions(member: Member, *, keep: str, expired: list[str]) -> None:
-    """Expire the customer's other open sessions, adding their key bases to ``expired``.
+def _record_intent(member_id: int, plan: dict) -> tuple[CheckoutIntent, list[CheckoutIntent]]:
+    """Step 1: the intent, committed (an open one reused, a pending one retried).
 
-    A session paid or expired meanwhile cannot be expired any more (Stripe
-    answers 400); it is skipped. Should the member pay one in that instant, the
-    webhook's one-subscription rule grants only the first subscription and
-    flags the second.
+    Returns it with the member's other open intents when it is reused (they are
+    expired then; normally there are none).
     """
-    for other in gateway.list_open_checkout_sessions(member.stripe_customer_id,
-                                                     member_id=member.pk):
-        if other["id"] == keep:
-            continue
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member_id)
+        if member.stripe_subscription_id:
+            raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
+        params = session_params(member, plan)
+        digest = _digest(params)
+        mine = member.checkout_intents.select_for_update().filter(
+            config_digest=digest, status__in=[OPEN, PENDING])
+        fresh_after = int(time.time()) + REUSE_MARGIN_SECONDS
+        reusable = mine.filter(status=OPEN, expires_at__gt=fresh_after).first()
+        if reusable is not None:
+            others = member.checkout_intents.filter(status=OPEN).exclude(pk=reusable.pk)
+            return reusable, list(others)
+        pending = mine.filter(status=PENDING).first()
+        if pending is not None:
+            # A retry of the same checkout: the same key, so Stripe replays the
+            # session if it made one (unless a saved 5xx moved the key on).
+            return pending, []
+        key = f"kb-checkout-{uuid.uuid4().hex}"
+        # On the subscription too: its webhook can tell which checkout was paid.
+        params["metadata"] = {INTENT_METADATA: key}
+        params["subscription_data"]["metadata"][INTENT_METADATA] = key
+        intent = CheckoutIntent.objects.create(member=member, key=key, config_digest=digest,
+                                               params=params)
+        return intent, []
+
+
+def _create_session(intent: CheckoutIntent) -> dict:
+    """Step 2: the one Stripe call, outside any transaction."""
+    try:
+        return gateway.create_checkout_session(
+            intent.params, idempotency_key=intent.idempotency_key, member_id=intent.member_id)
+    except gateway.StripeUnavailable as exc:
+        if exc.saved_by_stripe:
+            # Stripe replays a saved 5xx for 24 hours to this key: the retry needs the next.
+            CheckoutIntent.objects.filter(pk=intent.pk).update(attempt=F("attempt") + 1)
+        raise
+    except gateway.StripeInvalidRequest as exc:
+        if exc.code == "idempotency_key_in_use":  # the same checkout, started in parallel
+            raise CheckoutRefused("conflict", "Your checkout is being prepared; try again "
+                                  "in a moment.") from None
+        # Refused for what it asks: a retry starts a new intent (and key).
+        CheckoutIntent.objects.filter(pk=intent.pk, status=PENDING).update(status=CLOSED)
+        raise
+
+
+def _apply_session(intent: CheckoutIntent, session: dict) -> str:
+    """Step 3: re-lock the member, re-check, and record the session as the open one."""
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=intent.member_id)
+        intent = CheckoutIntent.objects.select_for_update().get(pk=intent.pk)
+        intent.session_id = session["id"]
+        intent.url = session.get("url") or ""
+        intent.expires_at = session.get("expires_at")
+        intent.status = OPEN  # it is open in Stripe, whatever happens below
+        intent.save()
+        refused = bool(member.stripe_subscription_id)
+        # The subscription's webhook committed while Stripe was asked: this
+        # session must not stay payable. Otherwise it replaces the others.
+        to_expire = member.checkout_intents.filter(status=OPEN)
+        if not refused:
+            to_expire = to_expire.exclude(pk=intent.pk)
+        to_expire = list(to_expire)
+    expire_sessions(to_expire)
+    if refused:
+        raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
+    return intent.url
+
+
+def expire_sessions(intents: list[CheckoutIntent]) -> None:
+    """Expire these known open sessions in Stripe, outside any transaction.
+
+    One Stripe refuses (already paid or expired) is closed too. One Stripe
+    could not be reached stays open here, to be expired by the next checkout
+    or by ``close_open_sessions``.
+    """
+    for intent in intents:
         try:
-            gateway.expire_checkout_session(other["id"], member_id=member.pk)
+            gateway.expire_checkout_session(intent.session_id, member_id=intent.member_id)
         except gateway.StripeInvalidRequest:
+            pass
+        except gateway.StripeError:
+            logger.warning("checkout_session_not_expired member=%s session=%s",
+                           intent.member_id, intent.session_id)
             continue
-        base = (other.get("metadata") or {}).get(CHECKOUT_KEY_METADATA)
-        if base:
-            expired.append(base)
+        CheckoutIntent.objects.filter(pk=intent.pk, status=OPEN).update(status=CLOSED)
+
+
+def close_open_sessions(member_id: int) -> None:
+    """Expire every session known open for the member (Stripe calls: outside transactions)."""
+    expire_sessions(list(CheckoutIntent.objects.filter(member_id=member_id, status=OPEN)))
+
+
+def subscription_granted(member_id: int, subscription: dict) -> None:
+    """After a webhook granted ``subscription`` to the member, and after its commit.
+
+    The checkout it was paid through is closed here without asking Stripe; any
+    other session still known open is expired, so that nothing is left for the
+    member to pay twice. A checkout racing with this is refused at its re-check.
+    """
+    key = (subscription.get("metadata") or {}).get(INTENT_METADATA)
+    if key:
+        CheckoutIntent.objects.filter(member_id=member_id, key=key).update(status=CLOSED)
+    close_open_sessions(member_id)

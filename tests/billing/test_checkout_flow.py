@@ -17,6 +17,8 @@ from payments.models import StripeSettings, SubscriptionState, WebhookEvent
 from tests.fixtures.accounts import MEMBER_PASSWORD, OTHER_PASSWORD
 from tests.fixtures.billing import DECLINED_CARD, create_recurring_price, pay, wait_for
 
+from .emulator_requests import watch
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -89,11 +91,9 @@ def test_checkout_pay_webhook_then_cancel(stripe_enabled, basic_price, shopper, 
     assert session.success_url == f"{stripe_enabled.site_url}/thanks"
     assert session.cancel_url == f"{stripe_enabled.site_url}/sorry"
     assert session.client_reference_id == str(member.pk)
-    member.refresh_from_db()
-    assert session.customer == member.stripe_customer_id
-    customer = stripe_enabled.client.v1.customers.retrieve(member.stripe_customer_id)
-    assert (customer.email, customer.name, customer.metadata["member_id"]) == (
-        member.email, "Member", str(member.pk))
+    # A first checkout makes no customer: Checkout does, for the member's email.
+    assert (session.customer, session.customer_email) == (None, member.email)
+    assert customers(stripe_enabled.client) == []
 
     paid = pay(body["url"])
     assert paid.status_code == 303
@@ -101,6 +101,10 @@ def test_checkout_pay_webhook_then_cancel(stripe_enabled, basic_price, shopper, 
     stripe_enabled.drain()
     member = Member.objects.get(pk=member.pk)
     assert member.stripe_subscription_id
+    # The webhook linked the customer Checkout made to the member.
+    [customer] = customers(stripe_enabled.client)
+    assert member.stripe_customer_id == customer.id
+    assert (customer.email, customer.name) == (member.email, "Member")
     assert list(member.member_groups.all()) == [gold]
     row = Membership.objects.get(member=member, group=gold)
     assert (row.source, row.stripe_subscription_id) == ("stripe", member.stripe_subscription_id)
@@ -130,6 +134,7 @@ def test_checkout_pay_webhook_then_cancel(stripe_enabled, basic_price, shopper, 
     again = shopper.checkout()
     assert again.status_code == 200
     assert again.json()["url"] != body["url"]
+    assert session_of(stripe_enabled.client, again.json()["url"]).customer == customer.id
     assert len(customers(stripe_enabled.client)) == 1
 
 
@@ -212,6 +217,9 @@ def test_body_cannot_choose_what_is_sold(stripe_enabled, shopper, member, field,
 
 
 def test_one_time_price_is_refused(stripe_enabled, checkout_api, shopper, member):
+    # Prices are checked when a group is given one (the admin refuses a one-time
+    # price), not on every checkout: a one-time price is never a group's, so it
+    # is refused here without asking Stripe.
     product = stripe_enabled.client.v1.products.create(params={"name": "Ebook"})
     one_time = stripe_enabled.client.v1.prices.create(params={
         "product": product.id, "currency": "usd", "unit_amount": 500})
@@ -221,9 +229,26 @@ def test_one_time_price_is_refused(stripe_enabled, checkout_api, shopper, member
     response = shopper.checkout()
     assert response.status_code == 422
     error = error_of(response)
-    assert error["message"].startswith("One-time purchases are not supported")
+    assert one_time.id in error["message"] and "grant nothing" in error["message"]
     assert error["field"] == "products_list"
-    assert customers(stripe_enabled.client) == []
+    assert sessions(stripe_enabled.client) == []
+
+
+def test_one_time_price_slipped_past_the_admin_is_refused_by_stripe(
+        stripe_enabled, checkout_api, shopper, member):
+    # Linked straight in the database, bypassing the admin's check: Stripe itself
+    # refuses a subscription Checkout without a recurring price.
+    product = stripe_enabled.client.v1.products.create(params={"name": "Ebook"})
+    one_time = stripe_enabled.client.v1.prices.create(params={
+        "product": product.id, "currency": "usd", "unit_amount": 500})
+    MemberGroup.objects.create(name="Ebook", stripe_price_id=one_time.id)
+    endpoint = Endpoint.objects.get(api=checkout_api, operation="checkout")
+    endpoint.parameters = {**endpoint.parameters, "products_list": [one_time.id]}
+    endpoint.save()
+    response = shopper.checkout()
+    assert response.status_code == 400
+    assert "recurring" in error_of(response)["message"]
+    assert sessions(stripe_enabled.client) == []
 
 
 def test_already_subscribed_is_a_conflict(stripe_enabled, shopper, member):
@@ -292,18 +317,14 @@ def test_parallel_checkouts_make_one_customer_and_one_session(stripe_enabled, ch
     assert [r.status_code for r in responses] == [200] * len(clients), \
         [r.text for r in responses]
     assert len({r.json()["url"] for r in responses}) == 1
-    assert len(customers(stripe_enabled.client)) == 1
     assert len(sessions(stripe_enabled.client)) == 1
-    member.refresh_from_db()
-    assert member.stripe_customer_id == customers(stripe_enabled.client)[0].id
+    assert customers(stripe_enabled.client) == []  # Checkout makes it, once, when paid
 
 
-@pytest.mark.parametrize("path", ["/v1/customers", "/v1/checkout/sessions", "/v1/prices"])
 @pytest.mark.parametrize("mode", ["500", "429", "drop"])
 def test_checkout_fault_answers_502_then_a_retry_succeeds(stripe_enabled, shopper, member,
-                                                          path, mode):
-    method = "GET" if path == "/v1/prices" else "POST"
-    stripe_enabled.fault(path, method=method, mode=mode)
+                                                          mode):
+    stripe_enabled.fault("/v1/checkout/sessions", method="POST", mode=mode)
     response = shopper.checkout()
     assert response.status_code == 502, response.text
     error = error_of(response)
@@ -312,40 +333,49 @@ def test_checkout_fault_answers_502_then_a_retry_succeeds(stripe_enabled, shoppe
     member.refresh_from_db()
     assert member.stripe_subscription_id is None
     assert sessions(stripe_enabled.client) == []
-    if path != "/v1/checkout/sessions":
-        assert member.stripe_customer_id is None  # nothing made, nothing stored
 
     retry = shopper.checkout()
     assert retry.status_code == 200, retry.text
-    assert len(customers(stripe_enabled.client)) == 1
     assert len(sessions(stripe_enabled.client)) == 1
+    assert pay(retry.json()["url"]).status_code == 303
+    stripe_enabled.drain()
     member.refresh_from_db()
     assert member.stripe_customer_id == customers(stripe_enabled.client)[0].id
 
 
+@pytest.mark.parametrize("stage", ["before", "during"])
 @pytest.mark.parametrize(("mode", "new_key"), [("500", True), ("drop", False)])
-def test_idempotency_key_after_a_fault(stripe_enabled, shopper, member, mode, new_key):
+def test_idempotency_key_after_a_fault(stripe_enabled, emulator, shopper, member, mode,
+                                       new_key, stage):
     """A 5xx is saved by Stripe under its key (retry with a new one); a lost
-    connection may have done the work (retry with the same one)."""
-    stripe_enabled.fault("/v1/customers", method="POST", mode=mode)
+    connection may have done the work (retry with the same one).
+
+    ``stage=during``: the request began executing, so the emulator saves its
+    answer under the key as Stripe does (an emulator without stages treats it
+    as ``before``). A retry with the same key after that 500 would get the 500
+    again and answer 502, not 200; after the drop it gets the session made.
+    """
+    requests_seen = watch(emulator)
+    stripe_enabled.post("/_emulator/faults", path="/v1/checkout/sessions", method="POST",
+                        mode=mode, count=1, stage=stage)
     assert shopper.checkout().status_code == 502
     assert shopper.checkout().status_code == 200
-    events = stripe_enabled.client.v1.events.list(params={"type": "customer.created"}).data
-    assert len(events) == 1
-    key = events[0].request.idempotency_key
-    assert key.startswith(f"kb-customer-{member.pk}-")
-    assert key.endswith("-g1") is new_key
+    first, second = requests_seen.keys("POST", "/v1/checkout/sessions")
+    assert first.startswith("kb-checkout-")
+    assert (second == f"{first}-g1") is new_key
+    assert (second == first) is not new_key
+    assert len(sessions(stripe_enabled.client)) == 1
 
 
 def test_checkout_timeout_answers_502(stripe_enabled, shopper, member, settings):
     settings.STRIPE_TIMEOUT_SECONDS = 1
-    stripe_enabled.post("/_emulator/faults", path="/v1/customers", method="POST", mode="hang",
-                        count=1, seconds=3)
+    stripe_enabled.post("/_emulator/faults", path="/v1/checkout/sessions", method="POST",
+                        mode="hang", count=1, seconds=3)
     response = shopper.checkout()
     assert response.status_code == 502
     assert "timeout" in error_of(response)["message"]
     assert shopper.checkout().status_code == 200
-    assert len(customers(stripe_enabled.client)) == 1
+    assert len(sessions(stripe_enabled.client)) == 1
 
 
 def test_stripe_rejecting_a_parameter_answers_400(stripe_enabled, checkout_api, shopper,

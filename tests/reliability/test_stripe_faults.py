@@ -67,15 +67,11 @@ def hang(setup, path: str, method: str) -> None:
                seconds=HANG_SECONDS)
 
 
-@pytest.mark.parametrize(("path", "method"), [
-    ("/v1/prices", "GET"),
-    ("/v1/customers", "POST"),
-    ("/v1/checkout/sessions", "POST"),
-])
 def test_checkout_hanging_past_the_timeout_answers_502_then_retry_succeeds(
-    stripe_enabled, shopper, member, path, method
+    stripe_enabled, shopper, member
 ):
-    hang(stripe_enabled, path, method)
+    # A checkout makes one Stripe call, the session create (Checkout makes the customer).
+    hang(stripe_enabled, "/v1/checkout/sessions", "POST")
     started = time.monotonic()
 
     response = shopper.post("stripe/checkout")
@@ -84,20 +80,16 @@ def test_checkout_hanging_past_the_timeout_answers_502_then_retry_succeeds(
     error = envelope_error(response, 502)
     assert error["code"] == "bad_gateway"
     member.refresh_from_db()
-    made = customers(stripe_enabled.client)
-    # A customer ID is stored only for a customer Stripe really has.
-    assert member.stripe_customer_id == (made[0].id if made else None)
-    assert len(made) == (1 if path == "/v1/checkout/sessions" else 0)
+    assert customers(stripe_enabled.client) == []
+    assert member.stripe_customer_id is None
     assert sessions(stripe_enabled.client) == []
     assert member.stripe_subscription_id is None
 
     retry = shopper.post("stripe/checkout")
 
     assert retry.status_code == 200, retry.text
-    assert len(customers(stripe_enabled.client)) == 1
     assert [s.url for s in sessions(stripe_enabled.client)] == [retry.json()["url"]]
-    member.refresh_from_db()
-    assert member.stripe_customer_id == customers(stripe_enabled.client)[0].id
+    assert customers(stripe_enabled.client) == []  # made by Checkout when the member pays
 
 
 def subscribed(stripe_enabled, shopper, member) -> Member:

@@ -16,7 +16,7 @@ def notes_back_into_error(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("payments", "0002_subscriptionstate_fetched_at"),
+        ("payments", "0003_checkout_intent"),
     ]
 
     operations = [
