@@ -12,7 +12,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .forms import SECRET_FIELDS, StripeSettingsForm
+from .forms import SECRET_FIELDS, StripeSettingsForm, secret_status
 from .models import WEBHOOK_EVENTS, StripeSettings, SubscriptionState, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,21 @@ def webhook_url(request: HttpRequest) -> str:
     except NoReverseMatch:
         path = WEBHOOK_PATH_FALLBACK
     return request.build_absolute_uri(path)
+
+
+def _masked(fields) -> tuple:
+    """``fields`` of a fieldset with each secret replaced by its status, without "clear" boxes."""
+    masked = []
+    for field in fields:
+        if isinstance(field, tuple | list):
+            field = _masked(field)
+        elif field in SECRET_FIELDS:
+            field = f"{field}_status"
+        elif field.startswith("clear_"):
+            continue
+        if field:
+            masked.append(field[0] if isinstance(field, tuple) and len(field) == 1 else field)
+    return tuple(masked)
 
 
 @admin.register(StripeSettings)
@@ -55,6 +70,30 @@ class StripeSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        """Staff who may only view see each secret's status, never its value.
+
+        Django renders every field of a view-only page read-only, with its stored
+        value: the secrets are swapped for their ``*_status`` and the "clear" boxes dropped.
+        """
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        return [(name, {**options, "fields": _masked(options["fields"])})
+                for name, options in fieldsets]
+
+    @admin.display(description="Secret key")
+    def secret_key_status(self, obj: StripeSettings) -> str:
+        return secret_status(obj.secret_key)
+
+    @admin.display(description="Webhook signing secret")
+    def webhook_secret_status(self, obj: StripeSettings) -> str:
+        return secret_status(obj.webhook_secret)
+
+    @admin.display(description="Previous webhook signing secret")
+    def previous_webhook_secret_status(self, obj: StripeSettings) -> str:
+        return secret_status(obj.previous_webhook_secret)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         obj = StripeSettings.load()
