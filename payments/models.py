@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .fields import EncryptedTextField
 
@@ -44,6 +45,7 @@ class StripeSettings(models.Model):
         return obj
 
     @property
+    @sensitive_variables()
     def livemode(self) -> bool | None:
         """True for live keys, False for test keys, None when no key is set."""
         key = self.publishable_key or self.secret_key
@@ -55,6 +57,7 @@ class StripeSettings(models.Model):
     def mode_label(self) -> str:
         return {True: "LIVE", False: "TEST", None: "—"}[self.livemode]
 
+    @sensitive_variables()
     def webhook_secrets(self, now=None) -> list[str]:
         """Secrets a webhook signature may be made with, current first."""
         now = now or timezone.now()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.debug import sensitive_variables
 
 from . import bodies, envelope, failures, ratelimit, routing, security
 from .context import OperationContext
@@ -46,6 +47,7 @@ def dispatch(request: HttpRequest, api_id: int, path: str) -> HttpResponse:
     return guarded(request, lambda headers: _answer(request, api_id, path, headers))
 
 
+@sensitive_variables()
 def _answer(request: HttpRequest, api_id: int, path: str, headers: dict[str, str]) -> HttpResponse:
     request_id = envelope.request_id_for(request)
     api = routing.find_api(api_id)

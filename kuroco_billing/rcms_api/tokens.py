@@ -8,10 +8,11 @@ leaked database does not leak usable tokens.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .models import Api, ApiToken, hash_token
 
@@ -23,7 +24,7 @@ MAX_TOKEN_LENGTH = 200
 
 @dataclass(frozen=True)
 class IssuedToken:
-    value: str
+    value: str = field(repr=False)  # shown once to its owner, never in a repr or a report
     expires_at: datetime
     record: ApiToken
 
@@ -32,6 +33,7 @@ class IssuedToken:
         return int(self.expires_at.timestamp())
 
 
+@sensitive_variables()
 def issue(
     api: Api, member, kind: str, lifetime_seconds: int, *, now: datetime | None = None
 ) -> IssuedToken:
@@ -50,6 +52,7 @@ def issue(
     return IssuedToken(value, expires_at, record)
 
 
+@sensitive_variables()
 def find_usable(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     """The unrevoked, unexpired token of ``kind`` with value ``raw`` issued by ``api``.
 
@@ -96,6 +99,7 @@ def revoke_siblings(token: ApiToken) -> int:
     ).update(revoked_at=timezone.now())
 
 
+@sensitive_variables()
 def issue_pair(
     api: Api, member, access_lifetime: int, refresh_lifetime: int
 ) -> tuple[IssuedToken, IssuedToken]:

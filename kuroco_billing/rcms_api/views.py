@@ -12,6 +12,7 @@ import json
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
@@ -29,6 +30,7 @@ SWAGGER_UI_SETTINGS = {
 
 
 @csrf_exempt  # cookie APIs apply their own CSRF rule (security.check_csrf)
+@sensitive_post_parameters()  # sign-in bodies hold passwords, token bodies tokens
 def endpoint(request: HttpRequest, api_id: int, path: str) -> HttpResponse:
     return dispatch.dispatch(request, api_id, path)
 
