@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .forms import SECRET_FIELDS, StripeSettingsForm, secret_status
 from .models import WEBHOOK_EVENTS, StripeSettings, SubscriptionState, WebhookEvent
@@ -104,6 +104,7 @@ class StripeSettingsAdmin(admin.ModelAdmin):
     # Error reports (DEBUG pages, admin mails) must not carry the typed secrets.
     # The publishable key too: a secret may be pasted into it by mistake.
     @method_decorator(sensitive_post_parameters(*SECRET_FIELDS, "publishable_key"))
+    @method_decorator(sensitive_variables())  # every frame below holds the typed secrets
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         obj = StripeSettings.load()
         extra_context = {

@@ -35,6 +35,7 @@ class StripeSettings(models.Model):
     def __str__(self) -> str:
         return "Stripe"
 
+    @sensitive_variables()
     def save(self, *args, **kwargs) -> None:
         self.pk = 1
         super().save(*args, **kwargs)
