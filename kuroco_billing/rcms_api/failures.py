@@ -8,6 +8,7 @@ views let through and replaces any HTML error page, with DEBUG on or off.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
@@ -69,6 +70,13 @@ def failure(error: ApiError, request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _phrase(status: int) -> str:
+    try:
+        return f"{HTTPStatus(status).phrase}."
+    except ValueError:
+        return "Bad request."
+
+
 class JsonFailuresMiddleware:
     """Outermost: answers in JSON on the API paths whatever failed and wherever."""
 
@@ -85,10 +93,7 @@ class JsonFailuresMiddleware:
         status = response.status_code
         code = CODE_BY_STATUS.get(status, "internal_server_error" if status >= 500
                                   else "bad_request")
-        message = {"not_found": "Not found.", "forbidden": "Forbidden.",
-                   "method_not_allowed": "Method not allowed.",
-                   "payload_too_large": "The request body is too large.",
-                   "bad_request": "Bad request."}.get(code, INTERNAL_ERROR)
+        message = INTERNAL_ERROR if status >= 500 else _phrase(status)
         headers = {name: response[name] for name in KEPT_HEADERS if name in response}
         replaced = failure(ApiError(code, message, status=status, headers=headers), request)
         replaced._has_been_logged = getattr(response, "_has_been_logged", False)

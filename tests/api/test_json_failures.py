@@ -7,7 +7,10 @@ operation, nor settings that cannot be decrypted.
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from django.test import RequestFactory
 
 from tests.fixtures.accounts import (
     MEMBER_EMAIL,
@@ -112,3 +115,28 @@ def test_undecryptable_settings_are_503_with_one_error_line(client, debug, membe
     for secret in (OTHER_FERNET_KEY, "sk_test_unit", "whsec_unit_current"):
         assert secret not in caplog.text
         assert secret not in response.content.decode()
+
+
+def test_an_html_refusal_from_another_layer_becomes_the_envelope(client, debug, cookie_api,
+                                                                 monkeypatch):
+    from django.http import HttpResponse
+
+    from kuroco_billing.rcms_api import failures
+
+    # Whatever layer answered with a page (here: a stand-in for a middleware's lockout page).
+    page = HttpResponse("<html>Locked out</html>", status=429, headers={"Retry-After": "60"})
+    middleware = failures.JsonFailuresMiddleware(lambda request: page)
+
+    response = middleware(RequestFactory().get(endpoint_url(cookie_api, "profile")))
+
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"
+    body = json.loads(response.content)
+    assert body["errors"] == [{"code": "too_many_requests", "message": "Too Many Requests."}]
+    assert body["x-rcms-request-id"] == response["x-rcms-request-id"]
+
+
+def test_pages_elsewhere_are_left_alone(client, debug, db):
+    response = client.get("/admin/nothing-here/")
+    assert response.status_code in (302, 404)
+    assert response.get("Content-Type", "").startswith("text/html")
