@@ -1,7 +1,7 @@
 """The Stripe webhook endpoint. Thin: the rules live in services.webhooks.
 
-Success is ``{"received": true, "status": ...}``. Every error answer uses the
-front-end API's failure envelope (``kuroco_billing.rcms_api.envelope``):
+Success is ``{"received": true, "status": ...}``. Every error answer, whatever
+raised it (``failures.error_for``), uses the front-end API's failure envelope:
 ``{"errors": [{"code", "message"}], "x-rcms-request-id": "<uuid>"}``, so the
 one shape is documented and parsed everywhere, Stripe's dashboard included.
 """
@@ -16,10 +16,9 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from kuroco_billing.rcms_api import envelope
+from kuroco_billing.rcms_api import envelope, failures
 from kuroco_billing.rcms_api.errors import CODE_BY_STATUS, ApiError
 
-from .crypto import DecryptionError
 from .services import webhooks
 
 logger = logging.getLogger("payments.webhooks")
@@ -60,10 +59,6 @@ def _receive(request: HttpRequest, started: float) -> dict:
         # the event itself is at fault, retrying will not help.
         raise _refused(started, "The event holds a value the database cannot store.",
                        400) from None
-    except DecryptionError:
-        # One line, no traceback: the cause is the deployment's key, not this event.
-        logger.error("webhook_settings_undecryptable: %s", DecryptionError.CAUSE)
-        raise _Unavailable("The Stripe settings cannot be read; retry later.") from None
     except DatabaseError:
         logger.exception("webhook_database_error")
         raise ApiError("internal_server_error",
@@ -74,27 +69,11 @@ def _receive(request: HttpRequest, started: float) -> dict:
     return {"received": True, "status": outcome.result}
 
 
-class _Unavailable(ApiError):
-    """A 503 already logged once by the view; Django need not log it again."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("service_unavailable", message, headers={"Retry-After": "30"})
-
-
 @csrf_exempt
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    request_id = envelope.request_id_for(request)
     try:
         data = _receive(request, time.monotonic())
-    except ApiError as error:
-        response = envelope.failure(error, request_id)
-        # Django logs every 5xx answer again (django.request); this one was logged.
-        response._has_been_logged = isinstance(error, _Unavailable)
-        return response
-    except Exception:
-        # Whatever went wrong, Stripe (and anyone else) gets the envelope, never a page.
-        logger.exception("webhook_unhandled_error request=%s", request_id)
-        return envelope.failure(
-            ApiError("internal_server_error", "Processing failed; Stripe will retry."),
-            request_id)
-    return envelope.json_response(data, request_id)
+    except Exception as exc:
+        # Whatever went wrong (undecryptable settings: 503), the envelope, never a page.
+        return failures.failure(failures.error_for(exc, request), request)
+    return envelope.json_response(data, envelope.request_id_for(request))

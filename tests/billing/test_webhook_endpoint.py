@@ -438,7 +438,7 @@ def test_undecryptable_settings_answer_503_with_one_error_line(
     response = post_event(client, make_event(make_subscription()))
 
     assert error_of(response, 503, "service_unavailable") == (
-        "The Stripe settings cannot be read; retry later.")
+        "The payment settings cannot be read right now. Try again later.")
     assert response["Retry-After"] == "30"
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1, [r.getMessage() for r in errors]
