@@ -250,3 +250,54 @@ def test_admin_sign_in_failing_inside_the_password_check(client, admin_user, cap
     assert "Traceback" in page
     assert ADMIN_PASSWORD not in page
     assert ADMIN_PASSWORD not in caplog.text
+
+
+# --- Every function that holds a secret is marked ------------------------------------------
+
+MARKED = [
+    "payments.services.signatures:compute_signature",
+    "payments.services.signatures:verify",
+    "payments.crypto:configured_keys",
+    "payments.crypto:fernet",
+    "payments.crypto:encrypt",
+    "payments.crypto:decrypt",
+    "payments.crypto:rotate",
+    "payments.crypto:_with_keys",
+    "payments.crypto:_development_key",
+    "payments.fields:EncryptedTextField.from_db_value",
+    "payments.fields:EncryptedTextField.get_prep_value",
+    "payments.models:StripeSettings.save",
+    "payments.models:StripeSettings.webhook_secrets",
+    "payments.gateway:client",
+    "payments.gateway:_call",
+    "payments.gateway:create_webhook_endpoint",
+    "payments.forms:secret_status",
+    "payments.forms:StripeSettingsForm.__init__",
+    "payments.forms:StripeSettingsForm.clean",
+    "payments.forms:StripeSettingsForm.clean_secret_key",
+    "payments.forms:StripeSettingsForm._resolve_secrets",
+    "kuroco_billing.rcms_api.tokens:issue",
+    "kuroco_billing.rcms_api.tokens:issue_pair",
+    "kuroco_billing.rcms_api.tokens:find_usable",
+    "kuroco_billing.rcms_api.models:hash_token",
+    "kuroco_billing.rcms_api.dispatch:_answer",
+    "kuroco_billing.logging:redact",
+    "members.services:sign_in",
+    "members.services:issue_grant",
+    "members.services:exchange_grant",
+    "members.services:rotate_refresh",
+    "members.services:member_for_access_token",
+    "members.operations:login_challenge",
+    "members.operations:token",
+]
+
+
+@pytest.mark.parametrize("name", MARKED)
+def test_function_is_marked_sensitive(name):
+    import importlib
+
+    module, _, path = name.partition(":")
+    target = importlib.import_module(module)
+    for part in path.split("."):
+        target = getattr(target, part)
+    assert target.__code__.co_name == "sensitive_variables_wrapper", name
