@@ -316,9 +316,12 @@ def test_brackets_inside_strings_do_not_count_as_depth(client, subscribed):
     assert post_event(client, event).status_code == 200
 
 
-def test_a_raw_non_ascii_byte_over_http_gets_400(subscribed, live_server):
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_a_raw_non_ascii_byte_over_http_gets_400(subscribed, live_server, settings, debug):
     """Through a real WSGI server: the header arrives as bytes, not as a test-client str."""
     import requests
+
+    settings.DEBUG = debug
 
     response = requests.post(
         f"{live_server.url}/direct/stripe/webhook/", data=body_of(deletion()), timeout=30,
