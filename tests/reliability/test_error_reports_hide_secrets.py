@@ -144,6 +144,17 @@ def test_settings_form(caplog):
     assert_clean(report_of(exc_info, caplog), "_resolve_secrets", SECRET_KEY, WEBHOOK_SECRET)
 
 
+def test_creating_a_member_with_a_password(caplog, monkeypatch):
+    from members.models import Member
+
+    def broken(self, password, salt):
+        raise RuntimeError("the hasher broke")
+
+    monkeypatch.setattr("django.contrib.auth.hashers.MD5PasswordHasher.encode", broken)
+    exc_info = failure_of(lambda: Member.objects.create_user("new@example.com", MEMBER_PASSWORD))
+    assert_clean(report_of(exc_info, caplog), "_create", MEMBER_PASSWORD)
+
+
 # --- Whole requests: the API logs a failure with its traceback ---------------------------
 
 @pytest.fixture
@@ -289,6 +300,8 @@ MARKED = [
     "members.services:member_for_access_token",
     "members.operations:login_challenge",
     "members.operations:token",
+    "members.models:MemberManager._create",
+    "members.models:MemberManager.create_user",
 ]
 
 
