@@ -34,13 +34,11 @@ def _masked(fields) -> tuple:
     masked = []
     for field in fields:
         if isinstance(field, tuple | list):
-            field = _masked(field)
+            masked.append(_masked(field))
         elif field in SECRET_FIELDS:
-            field = f"{field}_status"
-        elif field.startswith("clear_"):
-            continue
-        if field:
-            masked.append(field[0] if isinstance(field, tuple) and len(field) == 1 else field)
+            masked.append(f"{field}_status")
+        elif not field.startswith("clear_"):
+            masked.append(field)
     return tuple(masked)
 
 

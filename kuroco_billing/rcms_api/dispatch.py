@@ -19,9 +19,6 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import bodies, envelope, failures, ratelimit, routing, security
 from .context import OperationContext
-from .failures import INTERNAL_ERROR, UNAVAILABLE
-
-__all__ = ["INTERNAL_ERROR", "UNAVAILABLE", "dispatch", "guarded"]
 
 
 def guarded(request: HttpRequest, answer: Callable[[dict[str, str]], HttpResponse]) -> HttpResponse:
