@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from kuroco_billing.rcms_api import envelope, failures
 from kuroco_billing.rcms_api.errors import CODE_BY_STATUS, ApiError
 
-from .services import webhooks
+from .services import signatures, webhooks
 
 logger = logging.getLogger("payments.webhooks")
 
@@ -48,7 +48,7 @@ def _receive(request: HttpRequest, started: float) -> dict:
         raise _refused(started, f"Body larger than {limit} bytes.", 413)
     try:
         outcome = webhooks.receive(body, request.headers.get("Stripe-Signature"))
-    except webhooks.WebhookRejected as exc:
+    except signatures.WebhookRejected as exc:
         raise _refused(started, exc.message, exc.status) from None
     except (OperationalError, InterfaceError):
         logger.exception("webhook_database_unavailable")

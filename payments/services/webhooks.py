@@ -28,10 +28,7 @@ from kuroco_billing.logging import redact
 from ..models import WEBHOOK_EVENTS, StripeSettings, WebhookEvent
 from . import sync
 from .event_checks import parse_event
-from .signatures import WebhookRejected, compute_signature, verify
-
-__all__ = ["WebhookRejected", "compute_signature", "parse_event", "process_event", "receive",
-           "reprocess_event", "verify"]
+from .signatures import verify
 
 logger = logging.getLogger("payments.webhooks")
 
@@ -183,7 +180,7 @@ def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
 
 
 def receive(body: bytes, signature_header: str | None) -> Outcome:
-    """Verify a delivery and process it. Raises WebhookRejected for refusals."""
+    """Verify a delivery and process it. Raises signatures.WebhookRejected for refusals."""
     config = StripeSettings.load()
     event = parse_event(verify(body, signature_header, config.webhook_secrets()))
     return process_event(event, config=config)  # loaded once per delivery
