@@ -7,6 +7,8 @@ mistakes (an exception message that quotes a key, say) before they are written.
 import logging
 import re
 
+from django.views.decorators.debug import sensitive_variables
+
 _SECRET_PATTERNS = re.compile(
     r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]+"
     r"|\bwhsec_[A-Za-z0-9+/=_-]+"
@@ -14,11 +16,13 @@ _SECRET_PATTERNS = re.compile(
 )
 
 
+@sensitive_variables()
 def redact(text: str) -> str:
     return _SECRET_PATTERNS.sub("[REDACTED]", text)
 
 
 class RedactSecretsFilter(logging.Filter):
+    @sensitive_variables()
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)

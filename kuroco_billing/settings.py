@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that no HTML error page from any layer reaches the API or the webhook.
+    "kuroco_billing.rcms_api.failures.JsonFailuresMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Stripe's webhook needs none of what follows.
     "payments.middleware.WebhookFastPath",
@@ -165,10 +167,15 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says "https" only when a proxy we trust set it; without one
+# (TRUSTED_PROXY_COUNT=0, the AXES block below) any client could send it.
+if env.int("TRUSTED_PROXY_COUNT", default=0) > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = env.str("SESSION_COOKIE_SAMESITE", default="Lax")
 X_FRAME_OPTIONS = "DENY"
+# Debug pages and error reports hide secrets with DEBUG on too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "kuroco_billing.debug.AlwaysSafeExceptionReporterFilter"
 # The API answers a too-big body with 413 itself; Django's own limit guards forms.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 

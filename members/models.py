@@ -7,6 +7,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 stripe_price_id_validator = RegexValidator(
     r"^price_[A-Za-z0-9]+$", "Enter a Stripe price ID of the form price_…"
@@ -16,6 +17,7 @@ stripe_price_id_validator = RegexValidator(
 class MemberManager(BaseUserManager["Member"]):
     use_in_migrations = True
 
+    @sensitive_variables()
     def _create(self, email: str, password: str | None, **fields) -> Member:
         if not email:
             raise ValueError("A member needs an email address.")
@@ -24,11 +26,13 @@ class MemberManager(BaseUserManager["Member"]):
         member.save(using=self._db)
         return member
 
+    @sensitive_variables()
     def create_user(self, email: str, password: str | None = None, **fields) -> Member:
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
         return self._create(email, password, **fields)
 
+    @sensitive_variables()
     def create_superuser(self, email: str, password: str | None = None, **fields) -> Member:
         fields.update(is_staff=True, is_superuser=True)
         return self._create(email, password, **fields)

@@ -6,12 +6,15 @@ already routed, checked security and validated ``ctx.data``.
 
 from __future__ import annotations
 
+from django.views.decorators.debug import sensitive_variables
+
 from kuroco_billing.rcms_api.context import OperationContext
 from kuroco_billing.rcms_api.models import Api
 
 from . import services
 
 
+@sensitive_variables()
 def login_challenge(ctx: OperationContext) -> dict:
     member = services.sign_in(ctx.request, ctx.data["email"], ctx.data["password"])
     if ctx.api.security == Api.Security.COOKIE:
@@ -29,6 +32,7 @@ def login_challenge(ctx: OperationContext) -> dict:
     }
 
 
+@sensitive_variables()
 def token(ctx: OperationContext) -> dict:
     if ctx.data.get("grant_token"):
         pair = services.exchange_grant(ctx.api, ctx.endpoint, ctx.data["grant_token"])

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, authenticate, login, logout, user_logged_in
 from django.http import HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from kuroco_billing.rcms_api import tokens
 from kuroco_billing.rcms_api.errors import ApiError
@@ -32,6 +33,7 @@ INVALID_GRANT = "The grant token is invalid, expired or already used."
 INVALID_REFRESH = "The refresh token is invalid, expired or already used."
 
 
+@sensitive_variables()
 def sign_in(request: HttpRequest, email: str, password: str) -> Member:
     """The active member with these credentials, or ApiError 401 / 429.
 
@@ -73,6 +75,7 @@ def record_token_sign_in(request: HttpRequest, member: Member) -> None:
     user_logged_in.send(sender=type(member), request=request, user=member)
 
 
+@sensitive_variables()
 def issue_grant(api: Api, member: Member) -> tokens.IssuedToken:
     return tokens.issue(api, member, ApiToken.Kind.GRANT, settings.RCMS_GRANT_TOKEN_SECONDS)
 
@@ -105,6 +108,7 @@ def token_lifetimes(endpoint: Endpoint) -> tuple[int, int]:
     )
 
 
+@sensitive_variables()
 def exchange_grant(api: Api, endpoint: Endpoint, raw_grant: str) -> TokenPair:
     """Trade a grant token (once) for an access and a refresh token of its family."""
     grant = tokens.redeem(api, raw_grant, ApiToken.Kind.GRANT)
@@ -113,6 +117,7 @@ def exchange_grant(api: Api, endpoint: Endpoint, raw_grant: str) -> TokenPair:
     return _issue_pair(api, endpoint, grant)
 
 
+@sensitive_variables()
 def rotate_refresh(api: Api, endpoint: Endpoint, raw_refresh: str) -> TokenPair:
     """Trade a refresh token for a new pair; the old refresh token and its access token die.
 
@@ -125,6 +130,7 @@ def rotate_refresh(api: Api, endpoint: Endpoint, raw_refresh: str) -> TokenPair:
     return _issue_pair(api, endpoint, old)
 
 
+@sensitive_variables()
 def _issue_pair(api: Api, endpoint: Endpoint, parent: ApiToken) -> TokenPair:
     access_lifetime, refresh_lifetime = token_lifetimes(endpoint)
     access, refresh = tokens.issue_pair(
@@ -133,6 +139,7 @@ def _issue_pair(api: Api, endpoint: Endpoint, parent: ApiToken) -> TokenPair:
     return TokenPair(access, refresh)
 
 
+@sensitive_variables()
 def member_for_access_token(api: Api, raw: str | None) -> Member | None:
     """The active member an access token of ``api`` stands for, or None."""
     token = tokens.find_usable(api, raw, ApiToken.Kind.ACCESS)

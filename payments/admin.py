@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .forms import SECRET_FIELDS, StripeSettingsForm
+from .forms import SECRET_FIELDS, StripeSettingsForm, secret_status
 from .models import (
     WEBHOOK_EVENTS,
     CheckoutIntent,
@@ -37,6 +37,19 @@ def webhook_url(request: HttpRequest) -> str:
     except NoReverseMatch:
         path = WEBHOOK_PATH_FALLBACK
     return request.build_absolute_uri(path)
+
+
+def _masked(fields) -> tuple:
+    """``fields`` of a fieldset with each secret replaced by its status, without "clear" boxes."""
+    masked = []
+    for field in fields:
+        if isinstance(field, tuple | list):
+            masked.append(_masked(field))
+        elif field in SECRET_FIELDS:
+            masked.append(f"{field}_status")
+        elif not field.startswith("clear_"):
+            masked.append(field)
+    return tuple(masked)
 
 
 @admin.register(StripeSettings)
@@ -66,6 +79,30 @@ class StripeSettingsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        """Staff who may only view see each secret's status, never its value.
+
+        Django renders every field of a view-only page read-only, with its stored
+        value: the secrets are swapped for their ``*_status`` and the "clear" boxes dropped.
+        """
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        return [(name, {**options, "fields": _masked(options["fields"])})
+                for name, options in fieldsets]
+
+    @admin.display(description="Secret key")
+    def secret_key_status(self, obj: StripeSettings) -> str:
+        return secret_status(obj.secret_key)
+
+    @admin.display(description="Webhook signing secret")
+    def webhook_secret_status(self, obj: StripeSettings) -> str:
+        return secret_status(obj.webhook_secret)
+
+    @admin.display(description="Previous webhook signing secret")
+    def previous_webhook_secret_status(self, obj: StripeSettings) -> str:
+        return secret_status(obj.previous_webhook_secret)
+
     def changelist_view(self, request: HttpRequest, extra_context=None):
         obj = StripeSettings.load()
         return HttpResponseRedirect(
@@ -75,6 +112,7 @@ class StripeSettingsAdmin(admin.ModelAdmin):
     # Error reports (DEBUG pages, admin mails) must not carry the typed secrets.
     # The publishable key too: a secret may be pasted into it by mistake.
     @method_decorator(sensitive_post_parameters(*SECRET_FIELDS, "publishable_key"))
+    @method_decorator(sensitive_variables())  # every frame below holds the typed secrets
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         obj = StripeSettings.load()
         extra_context = {

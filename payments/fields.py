@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.views.decorators.debug import sensitive_variables
 
 from . import crypto
 
@@ -12,11 +13,13 @@ class EncryptedTextField(models.TextField):
 
     description = "Text encrypted at rest"
 
+    @sensitive_variables()
     def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return value
         return crypto.decrypt(value)
 
+    @sensitive_variables()
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if value in (None, ""):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.views.decorators.debug import sensitive_variables
 
 from .models import StripeSettings
 
@@ -56,6 +57,7 @@ class SecretField(forms.CharField):
         return bool(data)
 
 
+@sensitive_variables()
 def secret_status(value: str) -> str:
     """What the page may say about a stored secret."""
     return f"Set (…{value[-4:]})." if value else "Not set."
@@ -102,6 +104,7 @@ class StripeSettingsForm(forms.ModelForm):
             ),
         }
 
+    @sensitive_variables()
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         hints = {
@@ -117,6 +120,7 @@ class StripeSettingsForm(forms.ModelForm):
             # Never hand the stored secret to the form as its initial value.
             self.initial.pop(name, None)
 
+    @sensitive_variables()
     def clean_publishable_key(self) -> str:
         key = self.cleaned_data.get("publishable_key", "").strip()
         if re.match(r"^(sk_|rk_|whsec_)", key):
@@ -131,6 +135,7 @@ class StripeSettingsForm(forms.ModelForm):
             )
         return key
 
+    @sensitive_variables()
     def clean_secret_key(self) -> str:
         key = self.cleaned_data.get("secret_key", "")
         if key and not SECRET_KEY_RE.match(key):
@@ -147,6 +152,7 @@ class StripeSettingsForm(forms.ModelForm):
     def clean_previous_webhook_secret(self) -> str:
         return self._clean_webhook_secret("previous_webhook_secret")
 
+    @sensitive_variables()
     def _clean_webhook_secret(self, name: str) -> str:
         secret = self.cleaned_data.get(name, "")
         if secret and not WEBHOOK_SECRET_RE.match(secret):
@@ -155,6 +161,7 @@ class StripeSettingsForm(forms.ModelForm):
             )
         return secret
 
+    @sensitive_variables()
     def clean(self) -> dict:
         cleaned = super().clean()
         self._resolve_secrets(cleaned)
@@ -163,6 +170,7 @@ class StripeSettingsForm(forms.ModelForm):
         self._check_previous_secret(cleaned)
         return cleaned
 
+    @sensitive_variables()
     def _resolve_secrets(self, cleaned: dict) -> None:
         """Turn "empty" into the stored value, and "clear" into nothing."""
         for name in SECRET_FIELDS:
@@ -179,6 +187,7 @@ class StripeSettingsForm(forms.ModelForm):
             elif not typed:
                 cleaned[name] = getattr(self.instance, name, "")
 
+    @sensitive_variables()
     def _check_modes(self, cleaned: dict) -> None:
         publishable = cleaned.get("publishable_key") or ""
         secret = cleaned.get("secret_key") or ""
@@ -193,6 +202,7 @@ class StripeSettingsForm(forms.ModelForm):
                 f"{_mode(secret)} key: use keys of the same mode (test or live).",
             )
 
+    @sensitive_variables()
     def _check_enable(self, cleaned: dict) -> None:
         if not cleaned.get("enabled"):
             return
@@ -201,6 +211,7 @@ class StripeSettingsForm(forms.ModelForm):
                 label = self.fields[name].label
                 self.add_error(name, f"{label} is required to enable the Stripe integration.")
 
+    @sensitive_variables()
     def _check_previous_secret(self, cleaned: dict) -> None:
         if "previous_webhook_secret" in self.errors:
             return

@@ -20,6 +20,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import connections
+from django.views.decorators.debug import sensitive_variables
 
 from .models import StripeSettings
 
@@ -106,6 +107,7 @@ def ensure_configured() -> StripeSettings:
     return _config(None)
 
 
+@sensitive_variables()
 def client(config: StripeSettings | None = None) -> stripe.StripeClient:
     """A client for the stored secret key, pointed at STRIPE_API_BASE when set."""
     config = _config(config)
@@ -164,6 +166,7 @@ def _refuse_inside_transaction(method: str, resource: str) -> None:
         )
 
 
+@sensitive_variables()
 def _call(
     method: str,
     resource: str,
@@ -387,6 +390,7 @@ def create_recurring_price(
                         config=config))
 
 
+@sensitive_variables()
 def create_webhook_endpoint(
     *, url: str, events: list[str], description: str = "",
     config: StripeSettings | None = None, idempotency_key: str | None = None,

@@ -8,6 +8,7 @@ import threading
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .crypto import configured_keys
 from .fields import EncryptedTextField
@@ -38,6 +39,7 @@ class StripeSettings(models.Model):
     def __str__(self) -> str:
         return "Stripe"
 
+    @sensitive_variables()
     def save(self, *args, **kwargs) -> None:
         self.pk = 1
         super().save(*args, **kwargs)
@@ -83,6 +85,7 @@ class StripeSettings(models.Model):
             cls._cached = None
 
     @property
+    @sensitive_variables()
     def livemode(self) -> bool | None:
         """True for live keys, False for test keys, None when no key is set."""
         key = self.publishable_key or self.secret_key
@@ -94,6 +97,7 @@ class StripeSettings(models.Model):
     def mode_label(self) -> str:
         return {True: "LIVE", False: "TEST", None: "—"}[self.livemode]
 
+    @sensitive_variables()
     def webhook_secrets(self, now=None) -> list[str]:
         """Secrets a webhook signature may be made with, current first."""
         now = now or timezone.now()

@@ -1,7 +1,7 @@
 """The Stripe webhook endpoint. Thin: the rules live in services.webhooks.
 
-Success is ``{"received": true, "status": ...}``. Every error answer uses the
-front-end API's failure envelope (``kuroco_billing.rcms_api.envelope``):
+Success is ``{"received": true, "status": ...}``. Every error answer, whatever
+raised it (``failures.error_for``), uses the front-end API's failure envelope:
 ``{"errors": [{"code", "message"}], "x-rcms-request-id": "<uuid>"}``, so the
 one shape is documented and parsed everywhere, Stripe's dashboard included.
 """
@@ -16,10 +16,10 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from kuroco_billing.rcms_api import envelope
+from kuroco_billing.rcms_api import envelope, failures
 from kuroco_billing.rcms_api.errors import CODE_BY_STATUS, ApiError
 
-from .services import webhooks
+from .services import signatures, webhooks
 
 logger = logging.getLogger("payments.webhooks")
 
@@ -48,7 +48,7 @@ def _receive(request: HttpRequest, started: float) -> dict:
         raise _refused(started, f"Body larger than {limit} bytes.", 413)
     try:
         outcome = webhooks.receive(body, request.headers.get("Stripe-Signature"))
-    except webhooks.WebhookRejected as exc:
+    except signatures.WebhookRejected as exc:
         raise _refused(started, exc.message, exc.status) from None
     except (OperationalError, InterfaceError):
         logger.exception("webhook_database_unavailable")
@@ -71,9 +71,9 @@ def _receive(request: HttpRequest, started: float) -> dict:
 
 @csrf_exempt
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    request_id = envelope.request_id_for(request)
     try:
         data = _receive(request, time.monotonic())
-    except ApiError as error:
-        return envelope.failure(error, request_id)
-    return envelope.json_response(data, request_id)
+    except Exception as exc:
+        # Whatever went wrong (undecryptable settings: 503), the envelope, never a page.
+        return failures.failure(failures.error_for(exc, request), request)
+    return envelope.json_response(data, envelope.request_id_for(request))

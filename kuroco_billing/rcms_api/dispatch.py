@@ -5,26 +5,20 @@ route (404) → CORS preflight → method (405) → rate limit (429) → CSRF on
 cookie APIs (403) → signed-in member (401) → body size (413) → content type /
 JSON / fields (400) → the operation's handler.
 
-Nothing escapes as HTML: ApiError becomes its envelope, a database that
-can't be reached 503, anything else a generic 500 logged with the request id.
+Nothing escapes as HTML: ApiError becomes its envelope, anything else is
+answered as ``failures.error_for`` decides (503 for an unreachable database or
+undecryptable settings, else a generic 500 logged with the request id).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.debug import sensitive_variables
 
-from . import bodies, envelope, ratelimit, routing, security
+from . import bodies, envelope, failures, ratelimit, routing, security
 from .context import OperationContext
-from .errors import ApiError
-
-logger = logging.getLogger(__name__)
-
-INTERNAL_ERROR = "An unexpected error occurred. Quote the request id when reporting it."
-UNAVAILABLE = "The service is temporarily unavailable. Try again shortly."
 
 
 def guarded(request: HttpRequest, answer: Callable[[dict[str, str]], HttpResponse]) -> HttpResponse:
@@ -37,16 +31,8 @@ def guarded(request: HttpRequest, answer: Callable[[dict[str, str]], HttpRespons
     headers: dict[str, str] = {}
     try:
         response = answer(headers)
-    except ApiError as error:
-        response = envelope.failure(error, request_id)
-    except (OperationalError, InterfaceError):
-        logger.exception("Database unavailable [request %s %s %s]",
-                         request_id, request.method, request.path)
-        response = envelope.failure(ApiError("service_unavailable", UNAVAILABLE), request_id)
-    except Exception:
-        logger.exception("Unhandled error [request %s %s %s]",
-                         request_id, request.method, request.path)
-        response = envelope.failure(ApiError("internal_server_error", INTERNAL_ERROR), request_id)
+    except Exception as exc:
+        response = failures.failure(failures.error_for(exc, request), request)
     for name, value in headers.items():
         if name not in response:
             response[name] = value
@@ -58,6 +44,7 @@ def dispatch(request: HttpRequest, api_id: int, path: str) -> HttpResponse:
     return guarded(request, lambda headers: _answer(request, api_id, path, headers))
 
 
+@sensitive_variables()
 def _answer(request: HttpRequest, api_id: int, path: str, headers: dict[str, str]) -> HttpResponse:
     request_id = envelope.request_id_for(request)
     api = routing.find_api(api_id)

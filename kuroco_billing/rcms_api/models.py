@@ -7,6 +7,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from . import catalogue
 
@@ -91,6 +92,7 @@ class Endpoint(models.Model):
         return f"/rcms-api/{self.api_id}/{self.path}"
 
 
+@sensitive_variables()
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -37,6 +37,7 @@ CROSS_SITE_NOT_JSON = (
     "Content-Type application/json."
 )
 ORIGIN_NOT_ALLOWED = "This origin is not allowed to call this API."
+MALFORMED_REFERER = "Request refused: the Referer header is not a valid URL."
 
 
 # --- Who is calling ------------------------------------------------------------
@@ -76,7 +77,10 @@ def request_origin(request: HttpRequest) -> str | None:
     referer = request.headers.get("Referer")
     if not referer:
         return None
-    parts = urlsplit(referer)
+    try:
+        parts = urlsplit(referer)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 host
+        raise ApiError("bad_request", MALFORMED_REFERER) from None
     if not parts.scheme or not parts.netloc:
         return "null"  # unparsable: matches no allowed origin
     return f"{parts.scheme}://{parts.netloc}"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .models import Api, ApiToken, hash_token
 
@@ -24,7 +25,7 @@ MAX_TOKEN_LENGTH = 200
 
 @dataclass(frozen=True)
 class IssuedToken:
-    value: str
+    value: str = field(repr=False)  # shown once to its owner, never in a repr or a report
     expires_at: datetime
     record: ApiToken
 
@@ -33,6 +34,7 @@ class IssuedToken:
         return int(self.expires_at.timestamp())
 
 
+@sensitive_variables()
 def issue(
     api: Api,
     member,
@@ -61,6 +63,7 @@ def issue(
     return IssuedToken(value, expires_at, record)
 
 
+@sensitive_variables()
 def find(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     """The token of ``kind`` with value ``raw`` issued by ``api``, whatever its state."""
     if not raw or len(raw) > MAX_TOKEN_LENGTH:
@@ -72,6 +75,7 @@ def find(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     )
 
 
+@sensitive_variables()
 def find_usable(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     """The unrevoked, unexpired token of ``kind`` with value ``raw`` issued by ``api``.
 
@@ -134,6 +138,7 @@ def revoke_siblings(token: ApiToken) -> int:
     ).update(revoked_at=timezone.now())
 
 
+@sensitive_variables()
 def issue_pair(
     api: Api, member, access_lifetime: int, refresh_lifetime: int, *, family: uuid.UUID | None
 ) -> tuple[IssuedToken, IssuedToken]:

@@ -1,8 +1,8 @@
 """Views of /rcms-api/: thin wrappers over dispatch, schema and Swagger UI.
 
 Also the JSON versions of Django's 400/403/404/500 pages for paths under
-/rcms-api/ (wired as handler400… in the root URLconf); other paths keep
-Django's own pages.
+/rcms-api/ and the webhook (wired as handler400… in the root URLconf); other
+paths keep Django's own pages.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import json
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 
-from . import dispatch, envelope, routing, schema, security
+from . import dispatch, envelope, failures, routing, schema, security
 from .errors import ApiError
 
 API_PREFIX = "/rcms-api/"
@@ -29,6 +30,7 @@ SWAGGER_UI_SETTINGS = {
 
 
 @csrf_exempt  # cookie APIs apply their own CSRF rule (security.check_csrf)
+@sensitive_post_parameters()  # sign-in bodies hold passwords, token bodies tokens
 def endpoint(request: HttpRequest, api_id: int, path: str) -> HttpResponse:
     return dispatch.dispatch(request, api_id, path)
 
@@ -74,7 +76,7 @@ def _error(request: HttpRequest, error: ApiError) -> HttpResponse:
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return failures.answers_in_json(request)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -98,7 +100,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return envelope.failure(
-            ApiError("internal_server_error", dispatch.INTERNAL_ERROR),
+            ApiError("internal_server_error", failures.INTERNAL_ERROR),
             envelope.request_id_for(request),
         )
     return defaults.server_error(request)

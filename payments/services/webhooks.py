@@ -1,10 +1,8 @@
 """Verify, store and process Stripe webhook events.
 
-Verification (``verify``) works on the raw body: the ``Stripe-Signature``
-header carries ``t=<unix>`` and one or more ``v1=<hex HMAC-SHA256 of
-"<t>.<body>">``; any v1 matching any configured secret (current, or the
-previous one until it expires) is accepted, and ``t`` must be within the
-tolerance in both directions.
+Verification lives in ``signatures`` (the ``Stripe-Signature`` header, checked
+against the current and, until it expires, the previous secret) and
+``event_checks`` (the event's shape); ``receive`` runs both, then processes.
 
 Storage and processing (``process_event``): each event is stored once,
 unique by its ID, by the transaction that applies it (docs/billing.md,
@@ -14,15 +12,11 @@ after the rollback and is processed again when Stripe retries.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -30,155 +24,11 @@ from kuroco_billing.logging import redact
 
 from ..models import WEBHOOK_EVENTS, StripeSettings, WebhookEvent
 from . import sync
+from .event_checks import parse_event
 from .locks import db_values
+from .signatures import WebhookRejected, verify
 
 logger = logging.getLogger("payments.webhooks")
-
-
-class WebhookRejected(Exception):
-    """The request is not a valid, verified Stripe event; nothing is stored."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-# --- Verification -------------------------------------------------------------
-
-def _parse_signature_header(header: str) -> tuple[int, list[str]]:
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for part in header.split(","):
-        key, sep, value = part.strip().partition("=")
-        if not sep:
-            continue
-        if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise WebhookRejected("Malformed Stripe-Signature header.") from None
-        elif key == "v1":
-            signatures.append(value)
-    if timestamp is None or not signatures:
-        raise WebhookRejected("Malformed Stripe-Signature header: no timestamp or no v1 signature.")
-    return timestamp, signatures
-
-
-def compute_signature(secret: str, timestamp: int, body: bytes) -> str:
-    signed = str(timestamp).encode() + b"." + body
-    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-
-
-def verify(
-    body: bytes,
-    header: str | None,
-    secrets: list[str],
-    *,
-    tolerance: int | None = None,
-    now: float | None = None,
-) -> dict:
-    """The event in ``body`` if signed by one of ``secrets``; else WebhookRejected."""
-    if not secrets:
-        raise WebhookRejected("No webhook signing secret is configured.")
-    if not header:
-        raise WebhookRejected("Missing Stripe-Signature header.")
-    timestamp, signatures = _parse_signature_header(header)
-    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS if tolerance is None else tolerance
-    now = time.time() if now is None else now
-    if timestamp < now - tolerance:
-        raise WebhookRejected("Signature timestamp is too old.")
-    if timestamp > now + tolerance:
-        raise WebhookRejected("Signature timestamp is in the future.")
-    expected = [compute_signature(secret, timestamp, body) for secret in secrets]
-    # Compare every pair, so the time taken says nothing about which one matched.
-    matched = False
-    for candidate in expected:
-        for signature in signatures:
-            matched |= hmac.compare_digest(candidate, signature)
-    if not matched:
-        raise WebhookRejected("No signature matches a configured webhook secret.")
-    return parse_event(body)
-
-
-# Bounds that keep a signed but malformed event out of the database layer: a
-# ``created`` Python cannot turn into a datetime, strings longer than the
-# columns (PostgreSQL refuses them), shapes the sync rules cannot read.
-MAX_ID_LENGTH = 255
-MAX_CREATED = 4102444800  # 2100-01-01T00:00:00Z
-
-
-def _is_id(value: object, prefix: str) -> bool:
-    return (isinstance(value, str) and value.startswith(prefix)
-            and len(value) <= MAX_ID_LENGTH)
-
-
-def _check_subscription(obj: object) -> None:
-    """The parts of a subscription object the sync rules read must have Stripe's shape."""
-    if not isinstance(obj, dict) or not _is_id(obj.get("id"), "sub_"):
-        raise WebhookRejected("Event has no data.object subscription (an id sub_…).")
-    customer = obj.get("customer")
-    if isinstance(customer, dict):
-        customer = customer.get("id")
-    if customer is not None and not _is_id(customer, "cus_"):
-        raise WebhookRejected("data.object.customer is not a customer id (cus_…).")
-    status = obj.get("status")
-    if status is not None and (not isinstance(status, str) or len(status) > 32):
-        raise WebhookRejected("data.object.status is not a subscription status.")
-    metadata = obj.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise WebhookRejected("data.object.metadata is not an object.")
-    if "items" not in obj:
-        return
-    items = obj["items"]
-    if not isinstance(items, dict) or not isinstance(items.get("data"), list):
-        raise WebhookRejected("data.object.items is not a list object with data.")
-    for item in items["data"]:
-        if not isinstance(item, dict):
-            raise WebhookRejected("data.object.items.data holds something not an item.")
-        price = item.get("price")
-        if isinstance(price, dict):
-            price = price.get("id")
-        # Any non-empty string: legacy plans have IDs of their owner's choosing.
-        if not (isinstance(price, str) and 0 < len(price) <= MAX_ID_LENGTH):
-            raise WebhookRejected("A subscription item has no price id.")
-        period_end = item.get("current_period_end")
-        if period_end is not None and not _is_timestamp(period_end):
-            raise WebhookRejected("A subscription item's current_period_end is not a time.")
-    period_end = obj.get("current_period_end")
-    if period_end is not None and not _is_timestamp(period_end):
-        raise WebhookRejected("data.object.current_period_end is not a time.")
-
-
-def _is_timestamp(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_CREATED
-
-
-def parse_event(body: bytes) -> dict:
-    """The event in a verified body, if it has the shape this site can store and apply.
-
-    The messages never repeat the body's values: they end up in logs.
-    """
-    try:
-        event = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookRejected("Body is not valid JSON.") from None
-    if not isinstance(event, dict):
-        raise WebhookRejected("Body is not a JSON object.")
-    for name in ("id", "type"):
-        value = event.get(name)
-        if not isinstance(value, str) or not value:
-            raise WebhookRejected(f"Event has no {name}.")
-        if len(value) > MAX_ID_LENGTH:
-            raise WebhookRejected(f"Event {name} is longer than {MAX_ID_LENGTH} characters.")
-    if not isinstance(event.get("created"), int) or isinstance(event["created"], bool):
-        raise WebhookRejected("Event has no created timestamp.")
-    if not _is_timestamp(event["created"]):
-        raise WebhookRejected("Event created timestamp is out of range.")
-    if event["type"] in WEBHOOK_EVENTS:
-        data = event.get("data")
-        _check_subscription(data.get("object") if isinstance(data, dict) else None)
-    return event
 
 
 # --- Storage and processing -----------------------------------------------------
@@ -412,21 +262,23 @@ def _verified(body: bytes, signature_header: str | None) -> tuple[dict, StripeSe
     config = StripeSettings.cached()
     if config is not None:
         try:
-            return verify(body, signature_header, config.webhook_secrets()), config
+            verify(body, signature_header, config.webhook_secrets())
         except WebhookRejected:
-            pass  # perhaps a secret saved in another process: check with the stored ones
-    config = StripeSettings.load()
-    return verify(body, signature_header, config.webhook_secrets()), config
+            config = None  # perhaps a secret saved in another process: check the stored ones
+    if config is None:
+        config = StripeSettings.load()
+        verify(body, signature_header, config.webhook_secrets())
+    return parse_event(body), config
 
 
 def receive(body: bytes, signature_header: str | None) -> Outcome:
-    """Verify a delivery and process it. Raises WebhookRejected for refusals."""
+    """Verify a delivery and process it. Raises signatures.WebhookRejected for refusals."""
     event, config = _verified(body, signature_header)
     known = _known(event["id"])  # the settings' version comes with the event's status
     if known.settings_version is None or config.updated_at != known.settings_version:
         # Saved since this process read them (a secret rolled or removed): verify again.
         config = StripeSettings.load_if_changed(known.settings_version)
-        event = verify(body, signature_header, config.webhook_secrets())
+        verify(body, signature_header, config.webhook_secrets())
     return process_event(event, config=config, known=known)
 
 

@@ -309,3 +309,104 @@ def test_saving_stays_on_the_form(staff_client, stored):
 
     assert response.status_code == 302
     assert response["Location"] == FORM_URL
+
+
+# --- Staff who may only view --------------------------------------------------------
+
+VIEWER_EMAIL = "viewer@example.com"
+VIEWER_PASSWORD = "viewer-pass-123"
+
+
+@pytest.fixture
+def viewer_client(client, db):
+    """Staff with only "Can view Stripe" (and the webhook log), signed in through the form."""
+    from django.contrib.auth.models import Permission
+
+    from members.models import Member
+
+    viewer = Member.objects.create_user(VIEWER_EMAIL, VIEWER_PASSWORD, name="Viewer",
+                                        is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="payments",
+        codename__in=["view_stripesettings", "view_webhookevent"]))
+    response = client.post("/admin/login/?next=/admin/",
+                           {"username": VIEWER_EMAIL, "password": VIEWER_PASSWORD})
+    assert response.status_code == 302, response.content
+    return client
+
+
+@pytest.fixture
+def rolled(stored):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stored.previous_webhook_secret = PREVIOUS_SECRET
+    stored.previous_webhook_secret_expires_at = timezone.now() + timedelta(hours=1)
+    stored.save()
+    return stored
+
+
+def test_view_only_staff_see_set_and_the_last_four_only(viewer_client, rolled):
+    response = viewer_client.get(FORM_URL)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    for secret in (SECRET, WEBHOOK_SECRET, PREVIOUS_SECRET):
+        assert secret not in page
+        assert secret[:-4] not in page
+        assert f"Set (…{secret[-4:]})" in page
+    assert PUBLISHABLE in page  # public by design
+    assert 'name="_save"' not in page  # nothing to save
+    assert 'name="secret_key"' not in page
+
+
+def test_view_only_staff_see_not_set_for_missing_secrets(viewer_client, db):
+    page = viewer_client.get(FORM_URL).content.decode()
+    assert page.count("Not set") >= 3
+
+
+def test_view_only_staff_cannot_change_anything(viewer_client, rolled):
+    response = viewer_client.post(FORM_URL, form_data(secret_key="sk_test_Stolen1",
+                                                      enabled="on"))
+    assert response.status_code == 403
+    assert StripeSettings.load().secret_key == SECRET
+
+
+def test_view_only_staff_history_holds_no_secret(viewer_client, staff_client_other, rolled):
+    staff_client_other.post(FORM_URL, form_data(
+        publishable_key=PUBLISHABLE, secret_key="sk_test_Replaced1",
+        previous_webhook_secret_expires_at_0="2099-01-01",
+        previous_webhook_secret_expires_at_1="00:00:00"))
+    assert LogEntry.objects.count() == 1
+
+    history = viewer_client.get("/admin/payments/stripesettings/1/history/")
+
+    assert history.status_code == 200
+    page = history.content.decode()
+    assert "Secret key" in page
+    for secret in ("sk_test_Replaced1", WEBHOOK_SECRET, PREVIOUS_SECRET):
+        assert secret not in page
+
+
+@pytest.fixture
+def staff_client_other(admin_user):
+    """A second browser: the superuser, while the viewer's session stays open."""
+    from django.test import Client
+
+    from tests.fixtures.accounts import ADMIN_PASSWORD
+
+    other = Client()
+    assert other.post("/admin/login/?next=/admin/", {
+        "username": admin_user.email, "password": ADMIN_PASSWORD}).status_code == 302
+    return other
+
+
+def test_every_admin_page_the_viewer_can_open_is_masked(viewer_client, rolled):
+    pages = ["/admin/", "/admin/payments/", FORM_URL, "/admin/payments/stripesettings/1/history/",
+             "/admin/payments/webhookevent/"]
+    for url in pages:
+        response = viewer_client.get(url, follow=True)
+        assert response.status_code == 200, url
+        for secret in (SECRET, WEBHOOK_SECRET, PREVIOUS_SECRET):
+            assert secret not in response.content.decode(), url

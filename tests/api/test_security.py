@@ -189,3 +189,16 @@ def test_origins_are_per_api(client, cors_cookie_api, cookie_api, member):
     assert login(client, cookie_api, HTTP_ORIGIN=APP).status_code == 403
     response = client.get(endpoint_url(cookie_api, "profile"), HTTP_ORIGIN=APP)
     assert "Access-Control-Allow-Origin" not in response
+
+
+# --- Malformed headers -------------------------------------------------------------
+
+@pytest.mark.parametrize("referer", ["http://[::1", "https://[", "http://a]b/"])
+def test_a_malformed_referer_is_400_in_the_envelope(client, cors_cookie_api, member, referer):
+    response = login(client, cors_cookie_api, HTTP_REFERER=referer)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [{
+        "code": "bad_request",
+        "message": "Request refused: the Referer header is not a valid URL."}]
+    assert SESSION_KEY not in client.session

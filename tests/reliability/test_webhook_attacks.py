@@ -232,3 +232,102 @@ def test_old_secret_passes_during_the_roll_and_fails_after_it(client, subscribed
     subscribed.refresh_from_db()
     assert subscribed.stripe_subscription_id is None
     assert list(subscribed.member_groups.values_list("name", flat=True)) == ["Staff"]
+
+
+# --- Bad bytes: refused with 400 in the envelope, DEBUG on or off ---------------------------
+
+def now_header(v1: str) -> str:
+    return f"t={int(time.time())},v1={v1}"
+
+
+def signed_deep(depth: int) -> bytes:
+    return b'{"id": "evt_deep", "type": "customer.subscription.deleted", "created": 1, "x": ' + (
+        b"[" * depth) + (b"]" * depth) + b"}"
+
+
+BAD_BYTES: dict[str, tuple[Callable, str]] = {
+    # One non-ASCII byte: hmac.compare_digest raised TypeError, and the debug page
+    # listed verify()'s locals, the webhook secret among them.
+    "non-ascii-v1": (lambda client: post_event(client, deletion(), header=now_header("\xe9")),
+                     "Malformed Stripe-Signature header: not ASCII."),
+    "non-ascii-t": (lambda client: post_event(client, deletion(), header="t=\xe9,v1=" + "a" * 64),
+                    "Malformed Stripe-Signature header: not ASCII."),
+    "v1-too-short": (lambda client: post_event(client, deletion(), header=now_header("a" * 63)),
+                     "Malformed Stripe-Signature header: a v1 is not 64 hex characters."),
+    "v1-not-hex": (lambda client: post_event(client, deletion(), header=now_header("g" * 64)),
+                   "Malformed Stripe-Signature header: a v1 is not 64 hex characters."),
+    "v1-uppercase": (lambda client: post_event(client, deletion(), header=now_header("A" * 64)),
+                     "Malformed Stripe-Signature header: a v1 is not 64 hex characters."),
+    # The right signature plus one bad v1: refused before any comparison.
+    "good-and-bad-v1": (lambda client: post_event(
+        client, body_of(deletion()), header=signature_header(
+            body_of(deletion()), UNIT_WEBHOOK_SECRET) + ",v1=\x00"),
+        "Malformed Stripe-Signature header: a v1 is not 64 hex characters."),
+    "signed-t-with-sign": (lambda client: post_event(
+        client, deletion(), header=f"t=+{int(time.time())},v1=" + "a" * 64),
+        "Malformed Stripe-Signature header: bad timestamp."),
+    "too-many-v1": (lambda client: post_event(
+        client, deletion(), *[f"whsec_{i}" for i in range(9)]),
+        "Malformed Stripe-Signature header: too many v1 signatures."),
+    # Signed, so only someone holding the secret could send these: still a 400.
+    "signed-100000-levels-deep": (lambda client: post_event(client, signed_deep(100_000)),
+                                  "Body nests deeper than 64 levels."),
+    "signed-65-levels-deep": (lambda client: post_event(client, signed_deep(65)),
+                              "Body nests deeper than 64 levels."),
+    "signed-100000-digit-number": (lambda client: post_event(
+        client, b'{"id": "evt_big", "type": "x", "created": ' + b"9" * 100_000 + b"}"),
+        "Body is not valid JSON."),
+    "signed-nan": (lambda client: post_event(
+        client, b'{"id": "evt_nan", "type": "x", "created": NaN}'), "Body is not valid JSON."),
+}
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+@pytest.mark.parametrize("attack", BAD_BYTES, ids=list(BAD_BYTES))
+def test_bad_bytes_get_400_in_the_envelope(client, subscribed, settings, caplog, attack, debug):
+    settings.DEBUG = debug
+    send, message = BAD_BYTES[attack]
+    before = snapshot(subscribed)
+
+    response = send(client)
+
+    assert response.status_code == 400, response.content[:500]
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["errors"] == [{"code": "bad_request", "message": message}]
+    assert UNIT_WEBHOOK_SECRET not in response.content.decode()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert UNIT_WEBHOOK_SECRET not in caplog.text
+    assert snapshot(subscribed) == before
+
+
+def test_json_nested_within_the_bound_is_accepted(client, subscribed):
+    event = deletion()
+    nested: dict = {}
+    for _ in range(55):
+        nested = {"n": nested}
+    event["data"]["object"]["metadata"]["deep"] = json.dumps(nested)  # a string: no depth
+    event["data"]["object"]["extra"] = nested
+    assert post_event(client, event).status_code == 200
+
+
+def test_brackets_inside_strings_do_not_count_as_depth(client, subscribed):
+    event = deletion()
+    event["data"]["object"]["metadata"]["note"] = "[" * 1000 + '\\"{' * 100
+    assert post_event(client, event).status_code == 200
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_a_raw_non_ascii_byte_over_http_gets_400(subscribed, live_server, settings, debug):
+    """Through a real WSGI server: the header arrives as bytes, not as a test-client str."""
+    import requests
+
+    settings.DEBUG = debug
+
+    response = requests.post(
+        f"{live_server.url}/direct/stripe/webhook/", data=body_of(deletion()), timeout=30,
+        headers={"Stripe-Signature": f"t={int(time.time())},v1=".encode() + b"\xe9",
+                 "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == (
+        "Malformed Stripe-Signature header: not ASCII.")
+    assert UNIT_WEBHOOK_SECRET not in response.text
