@@ -17,7 +17,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "billing",
         "Billing",
         ("overview", "members.member", "members.membergroup", "payments.webhookevent",
-         "payments.subscriptionstate"),
+         "payments.subscriptionstate", "payments.checkoutintent"),
     ),
     ("rcms_api", "Front-end API", ("rcms_api.api", "rcms_api.endpoint")),
     ("settings", "Settings", ("payments.stripesettings",)),
