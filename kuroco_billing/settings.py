@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "members",
     "payments",
     "kuroco_billing.rcms_api",
+    "kuroco_billing.demo",
 ]
 
 MIDDLEWARE = [

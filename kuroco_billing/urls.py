@@ -4,13 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
+from .demo import views as demo_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("rcms-api/", include("kuroco_billing.rcms_api.urls")),
     path("direct/stripe/", include("payments.urls")),
     path("healthz", views.healthz, name="healthz"),
-    path("demo/", views.demo, name="demo"),
+    path("demo/", demo_views.demo, name="demo"),
 ]
 
 # Under /rcms-api/ these answer in the API's JSON envelope; elsewhere Django's pages.
