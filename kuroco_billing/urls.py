@@ -4,14 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
-from .demo import views as demo_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("rcms-api/", include("kuroco_billing.rcms_api.urls")),
     path("direct/stripe/", include("payments.urls")),
     path("healthz", views.healthz, name="healthz"),
-    path("demo/", demo_views.demo, name="demo"),
+    path("demo/", include("kuroco_billing.demo.urls")),
 ]
 
 # Under /rcms-api/ these answer in the API's JSON envelope; elsewhere Django's pages.

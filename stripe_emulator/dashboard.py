@@ -324,7 +324,7 @@ class Dashboard:
         )
         return html(body, "Products", 400 if error else 200)
 
-    def product(self, request: Request, id: str, error: str = "") -> Response:
+    def product(self, request: Request, id: str) -> Response:
         product = self.store.get("product", id)
         if product is None:
             return html(f"<h1>Not found</h1><p>No such product: {esc(id)}</p>", "Not found", 404)
@@ -339,16 +339,19 @@ class Dashboard:
             "<p>Copy the price's API ID into the app's plan settings.</p>"
             + table(["API ID", "Amount", "Billing", "Status"], rows, "No prices.")
         )
-        return html(body + add_price_form(id, error), product["name"], 400 if error else 200)
+        return html(body + add_price_form(id), product["name"])
 
     def add_price(self, request: Request, id: str) -> Response:
-        if self.store.get("product", id) is None:
+        product = self.store.get("product", id)
+        if product is None:
             return not_found("product", id)
         try:
             with self.store.transaction():
                 prices.create(self.ctx(request), {**price_params_from(request.form), "product": id})
         except StripeError as exc:
-            return self.product(request, id, error=exc.message)
+            body = (f'<h1>{esc(product["name"])}</h1><p>{link("products", id)}</p>'
+                    + add_price_form(id, exc.message))
+            return html(body, product["name"], 400)
         return redirect(f"/products/{id}", 303)  # type: ignore[return-value]
 
     # -- customers and subscriptions ---------------------------------------------------------
