@@ -350,7 +350,7 @@ class Dashboard:
                 prices.create(self.ctx(request), {**price_params_from(request.form), "product": id})
         except StripeError as exc:
             body = (f'<h1>{esc(product["name"])}</h1><p>{link("products", id)}</p>'
-                    + add_price_form(id, exc.message))
+                    + add_price_form(id, exc.message, request.form))
             return html(body, product["name"], 400)
         return redirect(f"/products/{id}", 303)  # type: ignore[return-value]
 
@@ -504,13 +504,17 @@ def endpoint_controls(endpoint: dict[str, Any]) -> str:
     )
 
 
-def add_price_form(product_id: str, error: str = "") -> str:
+def add_price_form(product_id: str, error: str = "", form: Any = None) -> str:
+    """Re-shown with the person's values and Stripe's error when a price is refused."""
+    form = form or {}
     return (
         f'<form class="card" method="post" action="/products/{esc(product_id)}/prices">'
         "<h2>Add a price</h2>"
         + (f'<p class="error" role="alert">{esc(error)}</p>' if error else "")
-        + field("amount", "Price amount", kind="number", required=True, extra='min="0"')
-        + select("currency", "Currency", [("jpy", "JPY"), ("usd", "USD"), ("eur", "EUR")])
-        + select("interval", "Billing period", PERIODS)
+        + field("amount", "Price amount", kind="number", required=True, extra='min="0"',
+                value=form.get("amount", ""))
+        + select("currency", "Currency", [("jpy", "JPY"), ("usd", "USD"), ("eur", "EUR")],
+                 form.get("currency", ""))
+        + select("interval", "Billing period", PERIODS, form.get("interval", ""))
         + '<button type="submit">Add price</button></form>'
     )

@@ -121,10 +121,14 @@ def test_a_bad_price_is_refused_and_adds_nothing(stripe_client, emulator):
     monthly = monthly_price(stripe_client, 980, "Gold")
 
     response = page_post(emulator, f"/products/{monthly.product}/prices",
-                         {"amount": "abc", "currency": "jpy", "interval": "month"})
+                         {"amount": "abc", "currency": "usd", "interval": "year"})
 
     assert response.status_code == 400
     assert re.search(r'class="error" role="alert">[^<]*Invalid integer', response.text)
+    # The form comes back as the person filled it.
+    assert 'name="amount" value="abc"' in response.text
+    assert '<option value="usd" selected>' in response.text
+    assert '<option value="year" selected>' in response.text
     prices = stripe_client.v1.prices.list(params={"product": monthly.product}).data
     assert [p.id for p in prices] == [monthly.id]
     missing = page_post(emulator, "/products/prod_nope/prices",
