@@ -72,10 +72,12 @@ def price_params_from(form: Any) -> dict[str, Any]:
 
 
 def shared_urls(endpoints: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """URLs that more than one endpoint sends to (the app can hold only one secret for each)."""
+    """URLs that more than one enabled endpoint sends to (the app holds one secret for each);
+    a disabled endpoint sends nothing, so it is not counted."""
     by_url: dict[str, list[dict[str, Any]]] = {}
     for endpoint in endpoints:
-        by_url.setdefault(endpoint["url"], []).append(endpoint)
+        if endpoint["status"] == "enabled":
+            by_url.setdefault(endpoint["url"], []).append(endpoint)
     return {url: group for url, group in by_url.items() if len(group) > 1}
 
 
@@ -86,9 +88,9 @@ ONE_SECRET = ("The app keeps one signing secret for its webhook URL, so every de
 
 def shared_url_warnings(endpoints: list[dict[str, Any]]) -> str:
     return "".join(
-        f'<p class="warning" role="alert">{len(group)} endpoints send to <code>{esc(url)}'
+        f'<p class="warning" role="alert">{len(group)} enabled endpoints send to <code>{esc(url)}'
         f"</code>: "
-        + ", ".join(f'{link("webhooks", e["id"])} ({esc(e["status"])})' for e in group)
+        + ", ".join(link("webhooks", e["id"]) for e in group)
         + f". {esc(ONE_SECRET)}</p>"
         for url, group in shared_urls(endpoints).items())
 
@@ -251,12 +253,12 @@ class Dashboard:
         return html(body, "Webhook endpoint")
 
     def _shared_url_warning(self, endpoint: dict[str, Any]) -> str:
-        others = [e for e in self.store.all("webhook_endpoint")
-                  if e["url"] == endpoint["url"] and e["id"] != endpoint["id"]]
-        if not others:
+        group = shared_urls(self.store.all("webhook_endpoint")).get(endpoint["url"], [])
+        others = [e for e in group if e["id"] != endpoint["id"]]
+        if not others or endpoint["status"] != "enabled":
             return ""
-        ids = ", ".join(f'{link("webhooks", e["id"])} ({esc(e["status"])})' for e in others)
-        return (f'<p class="warning" role="alert">Also sending to this URL: {ids}. '
+        ids = ", ".join(link("webhooks", e["id"]) for e in others)
+        return (f'<p class="warning" role="alert">Also enabled for this URL: {ids}. '
                 f"{esc(ONE_SECRET)}</p>")
 
     def endpoint_status(self, request: Request, id: str) -> Response:

@@ -182,5 +182,11 @@ def test_two_endpoints_for_one_url_are_flagged(stripe_client, emulator):
     [warning] = re.findall(r'<p class="warning" role="alert">(.*?)</p>', detail, re.S)
     assert second.id in warning and "signing secret" in warning
 
+    # A disabled endpoint sends nothing: no warning for it, and none once it is deleted.
+    page_post(emulator, f"/webhooks/{second.id}/status", {"disabled": "true"})
+    assert 'class="warning"' not in requests.get(f"{emulator.url}/webhooks").text
+    assert 'class="warning"' not in requests.get(f"{emulator.url}/webhooks/{first.id}").text
+    page_post(emulator, f"/webhooks/{second.id}/status", {"disabled": "false"})
+    assert 'class="warning"' in requests.get(f"{emulator.url}/webhooks").text
     page_post(emulator, f"/webhooks/{second.id}/delete")
     assert 'class="warning"' not in requests.get(f"{emulator.url}/webhooks").text
