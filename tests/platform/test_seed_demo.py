@@ -1,4 +1,5 @@
-"""manage.py seed_demo: the demo's accounts, groups, APIs and Stripe setup, idempotently."""
+"""manage.py seed_demo: the demo's accounts, groups, APIs and Stripe setup, idempotently;
+--tutorial leaves the Stripe part to the person following the Kuroco tutorial."""
 
 from __future__ import annotations
 
