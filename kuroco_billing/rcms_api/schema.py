@@ -26,7 +26,6 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from . import routing
-from .catalogue import Operation
 from .envelope import REQUEST_ID
 from .models import Api, Endpoint
 from .security import ACCESS_TOKEN_HEADER
@@ -176,10 +175,25 @@ def success_serializer(dotted: str | None):
     return _success_serializers[dotted]
 
 
-def request_schema(spec: Operation):
+def request_serializer(endpoint: Endpoint):
+    """The endpoint's request serializer, narrowed to its settings when it says how.
+
+    A serializer whose valid values are set on the endpoint (e.g. the prices it
+    offers) defines ``for_endpoint(endpoint)``, returning a subclass that says so
+    (e.g. a ChoiceField); each endpoint then gets its own component.
+    """
+    serializer = _import(endpoint.spec.request_serializer)
+    if serializer is None or not hasattr(serializer, "for_endpoint"):
+        return serializer
+    narrowed = serializer.for_endpoint(endpoint)
+    return type(f"{serializer.__name__}{endpoint.pk}", (narrowed,), {"__module__": __name__})
+
+
+def request_schema(endpoint: Endpoint):
+    spec = endpoint.spec
     if spec.method == "GET":
         return None
-    serializer = _import(spec.request_serializer)
+    serializer = request_serializer(endpoint)
     # No fields (e.g. checkout): spectacular would drop the body. Documented as a
     # body so Swagger UI sends `{}` as application/json, which the cookie CSRF rule requires.
     if spec.request_serializer is None or (serializer is not None and not serializer().fields):
@@ -191,9 +205,9 @@ def request_schema(spec: Operation):
     return serializer or OpenApiTypes.OBJECT
 
 
-def query_parameters(spec: Operation) -> list:
+def query_parameters(endpoint: Endpoint) -> list:
     """A GET operation's request serializer, as query parameters (e.g. ``?limit=``)."""
-    serializer = _import(spec.request_serializer) if spec.method == "GET" else None
+    serializer = request_serializer(endpoint) if endpoint.spec.method == "GET" else None
     return [serializer] if serializer is not None and serializer().fields else []
 
 
@@ -214,8 +228,8 @@ def _view_for(api: Api, endpoint: Endpoint) -> type[APIView]:
         summary=endpoint.summary or spec.summary,
         description=endpoint.description or spec.summary,
         tags=[f"{spec.category} / {spec.model}"],
-        request=request_schema(spec),
-        parameters=query_parameters(spec),
+        request=request_schema(endpoint),
+        parameters=query_parameters(endpoint),
         responses=responses,
     )
     def operation(self, request, *args, **kwargs):  # pragma: no cover - never served

@@ -329,3 +329,37 @@ def test_a_get_operations_request_serializer_is_documented_as_query_parameters(c
         "in": "query", "name": "limit",
         "schema": {"type": "integer", "minimum": 1, "maximum": 24},
     }]
+
+
+class PriceRequest(serializers.Serializer):
+    """A body whose valid values are set on each endpoint."""
+
+    price_id = serializers.CharField()
+
+    @classmethod
+    def for_endpoint(cls, endpoint):
+        class Offered(cls):
+            price_id = serializers.ChoiceField(choices=[f"price_{endpoint.path}"])
+
+        return Offered
+
+
+def test_an_endpoints_own_settings_narrow_its_request_schema(client, monkeypatch):
+    from kuroco_billing.rcms_api import catalogue
+
+    spec = catalogue.Operation("Payments", "Stripe v1", "logout", "POST",
+                               "members.operations.logout", "Values set per endpoint",
+                               f"{__name__}.PriceRequest", None)
+    monkeypatch.setitem(catalogue.BY_NAME, "logout", spec)
+    api = make_api("dynamic_token", {"gold": "logout", "silver": "logout"})
+    doc = document(client, api)
+
+    offered = {
+        path: request_body_schema(doc, f"/rcms-api/{api.pk}/{path}")["$ref"].rsplit("/", 1)[1]
+        for path in ("gold", "silver")
+    }
+    assert len(set(offered.values())) == 2
+    schemas = doc["components"]["schemas"]
+    for path, name in offered.items():
+        price_id = schemas[name]["properties"]["price_id"]
+        assert schemas[price_id["$ref"].rsplit("/", 1)[1]]["enum"] == [f"price_{path}"]
