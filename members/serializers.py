@@ -37,9 +37,11 @@ class LoginChallengeResponse(serializers.Serializer):
 class TokenRequest(serializers.Serializer):
     grant_token = serializers.CharField(required=False, max_length=MAX_TOKEN_LENGTH)
     refresh_token = serializers.CharField(required=False, max_length=MAX_TOKEN_LENGTH)
+    # Also stated in the OpenAPI document (as oneOf).
+    exactly_one_of = ("grant_token", "refresh_token")
 
     def validate(self, attrs: dict) -> dict:
-        given = [name for name in ("grant_token", "refresh_token") if attrs.get(name)]
+        given = [name for name in self.exactly_one_of if name in attrs]
         if len(given) != 1:
             raise serializers.ValidationError("Send exactly one of grant_token or refresh_token.")
         return attrs

@@ -12,12 +12,17 @@ class CheckoutRequest(serializers.Serializer):
     success/cancel/return URLs, mode, customer...) are refused with 400.
     """
 
-    def validate(self, attrs: dict) -> dict:
+    @property
+    def forbidden_fields(self) -> dict[str, str]:
+        """Field name -> why it is refused; also stated in the OpenAPI document."""
         from .operations import FORBIDDEN_CHECKOUT_FIELDS
 
+        return FORBIDDEN_CHECKOUT_FIELDS
+
+    def validate(self, attrs: dict) -> dict:
         initial = self.initial_data if isinstance(self.initial_data, dict) else {}
         errors = {
-            name: message for name, message in FORBIDDEN_CHECKOUT_FIELDS.items() if name in initial
+            name: message for name, message in self.forbidden_fields.items() if name in initial
         }
         if errors:
             raise serializers.ValidationError(errors)

@@ -9,6 +9,7 @@ the result.
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from django.http import HttpRequest
 from django.urls import path as url_path
 from django.utils.module_loading import import_string
 from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -23,7 +26,6 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from . import routing
-from .catalogue import Operation
 from .envelope import REQUEST_ID
 from .models import Api, Endpoint
 from .security import ACCESS_TOKEN_HEADER
@@ -75,6 +77,73 @@ ERROR_RESPONSES = {
 _success_serializers: dict[str, type[serializers.Serializer]] = {}
 
 
+class ExactRequestSchema(AutoSchema):
+    """spectacular's mapping, plus the input rules DRF enforces that it leaves out.
+
+    The document must say exactly what the server accepts: a CharField refuses ""
+    or NUL characters (see text_rules), and a request serializer may declare ``exactly_one_of``
+    (field names) or ``forbidden_fields`` (field name -> why), which its
+    ``validate()`` enforces and the document states as ``oneOf`` / ``not``.
+    """
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.CharField):
+            schema.update(text_rules(field, schema))
+        return schema
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request":
+            schema.update(body_rules(force_instance(serializer)))
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A missing body reads as {}, which "exactly one of" refuses.
+        return schema, required or bool(getattr(force_instance(serializer), "exactly_one_of", ()))
+
+
+# DRF's CharField refuses NUL characters, and "" (or, trimmed, only whitespace)
+# unless allow_blank: what JSON Schema says with minLength and a pattern.
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Django's EmailValidator once DRF has trimmed the value, for ASCII addresses: a
+# dot-atom local part, then localhost or host labels and a top-level domain of 2-63
+# letters or hyphens (or xn--...). Quoted local parts, IP literals and non-ASCII
+# host names, which Django also takes, are left out of the document.
+_ATOM = r"[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TLD = r"(?:[A-Za-z][A-Za-z-]{0,61}[A-Za-z]|xn--[A-Za-z0-9]{1,59})"
+EMAIL = rf"^\s*{_ATOM}(?:\.{_ATOM})*@(?:localhost|{_LABEL}(?:\.{_LABEL})*\.{_TLD})\s*$"
+
+
+def text_rules(field: serializers.CharField, schema: dict) -> dict:
+    """JSON Schema for what a request CharField refuses beyond its type and length."""
+    if schema.get("type") != "string":
+        return {}
+    rules = {}
+    if not field.allow_blank:
+        rules["minLength"] = max(schema.get("minLength", 0), 1)
+    if isinstance(field, serializers.EmailField):
+        rules["pattern"] = EMAIL
+    elif "pattern" not in schema:
+        rules["pattern"] = NOT_BLANK if field.trim_whitespace and not field.allow_blank else NO_NUL
+    return rules
+
+
+def body_rules(serializer) -> dict:
+    """JSON Schema for a request serializer's whole-body rules (see ExactRequestSchema)."""
+    rules = {}
+    exactly_one_of = getattr(serializer, "exactly_one_of", ())
+    if exactly_one_of:
+        rules["oneOf"] = [{"required": [name]} for name in exactly_one_of]
+    forbidden = getattr(serializer, "forbidden_fields", {})
+    if forbidden:
+        rules["not"] = {"anyOf": [{"required": [name]} for name in forbidden]}
+    return rules
+
+
 def _import(dotted: str | None):
     """The serializer at ``dotted``, or None when it doesn't exist (yet)."""
     if not dotted:
@@ -106,15 +175,40 @@ def success_serializer(dotted: str | None):
     return _success_serializers[dotted]
 
 
-def request_schema(spec: Operation):
+def request_serializer(endpoint: Endpoint):
+    """The endpoint's request serializer, narrowed to its settings when it says how.
+
+    A serializer whose valid values are set on the endpoint (e.g. the prices it
+    offers) defines ``for_endpoint(endpoint)``, returning a subclass that says so
+    (e.g. a ChoiceField); each endpoint then gets its own component.
+    """
+    serializer = _import(endpoint.spec.request_serializer)
+    if serializer is None or not hasattr(serializer, "for_endpoint"):
+        return serializer
+    narrowed = serializer.for_endpoint(endpoint)
+    return type(f"{serializer.__name__}{endpoint.pk}", (narrowed,), {"__module__": __name__})
+
+
+def request_schema(endpoint: Endpoint):
+    spec = endpoint.spec
     if spec.method == "GET":
         return None
-    serializer = _import(spec.request_serializer)
+    serializer = request_serializer(endpoint)
     # No fields (e.g. checkout): spectacular would drop the body. Documented as a
     # body so Swagger UI sends `{}` as application/json, which the cookie CSRF rule requires.
     if spec.request_serializer is None or (serializer is not None and not serializer().fields):
-        return {"application/json": {"type": "object", "description": EmptyRequest.__doc__}}
+        schema = {"type": "object", "description": EmptyRequest.__doc__}
+        if serializer is not None:
+            schema.update(body_rules(serializer()))
+            schema["description"] = inspect.cleandoc(serializer.__doc__ or EmptyRequest.__doc__)
+        return {"application/json": schema}
     return serializer or OpenApiTypes.OBJECT
+
+
+def query_parameters(endpoint: Endpoint) -> list:
+    """A GET operation's request serializer, as query parameters (e.g. ``?limit=``)."""
+    serializer = request_serializer(endpoint) if endpoint.spec.method == "GET" else None
+    return [serializer] if serializer is not None and serializer().fields else []
 
 
 def _view_for(api: Api, endpoint: Endpoint) -> type[APIView]:
@@ -134,7 +228,8 @@ def _view_for(api: Api, endpoint: Endpoint) -> type[APIView]:
         summary=endpoint.summary or spec.summary,
         description=endpoint.description or spec.summary,
         tags=[f"{spec.category} / {spec.model}"],
-        request=request_schema(spec),
+        request=request_schema(endpoint),
+        parameters=query_parameters(endpoint),
         responses=responses,
     )
     def operation(self, request, *args, **kwargs):  # pragma: no cover - never served
@@ -148,6 +243,7 @@ def _view_for(api: Api, endpoint: Endpoint) -> type[APIView]:
             "authentication_classes": [],
             "permission_classes": [],
             "parser_classes": [JSONParser],
+            "schema": ExactRequestSchema(),
             "__module__": __name__,
         },
     )

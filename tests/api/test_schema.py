@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
+from rest_framework import serializers
 
 from kuroco_billing.rcms_api.models import Endpoint
+from kuroco_billing.rcms_api.schema import EMAIL, NO_NUL
 from tests.fixtures.accounts import COOKIE_ENDPOINTS, TOKEN_ENDPOINTS, make_api
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +209,157 @@ def test_two_apis_two_documents(client):
     assert document(client, cookie)["info"]["title"] == "Site"
     assert document(client, token)["info"]["title"] == "App"
     assert all(p.startswith(f"/rcms-api/{cookie.pk}/") for p in document(client, cookie)["paths"])
+
+
+# --- The document says exactly what the server accepts ------------------------------------
+
+def request_body_schema(doc, path: str) -> dict:
+    """The operation's JSON body schema, with its components, for jsonschema."""
+    body = operations(doc)[(path, "post")]["requestBody"]["content"]["application/json"]
+    return {**body["schema"], "components": doc["components"]}
+
+
+def document_allows(doc, path: str, body: dict) -> bool:
+    from jsonschema import Draft4Validator
+
+    return Draft4Validator(request_body_schema(doc, path)).is_valid(body)
+
+
+BOUNDARY_BODIES = [
+    ("login", {"email": "member@example.com", "password": ""}),
+    ("login", {"email": "member@example.com", "password": "a\x00b"}),
+    ("login", {"email": "member@example.com", "password": " "}),
+    ("login", {"email": " member@example.com ", "password": "x"}),
+    ("login", {"email": "member@localhost", "password": "x"}),
+    ("login", {"email": "", "password": "x"}),
+    ("login", {"email": "0@0.a", "password": "x"}),
+    ("login", {"email": "a@b.c1", "password": "x"}),
+    ("login", {"email": "a..b@example.com", "password": "x"}),
+    ("login", {"email": "member@example.com"}),
+    ("token", {}),
+    ("token", {"grant_token": ""}),
+    ("token", {"grant_token": "   "}),
+    ("token", {"grant_token": "a\x00"}),
+    ("token", {"grant_token": "x", "refresh_token": "y"}),
+    ("token", {"grant_token": "x"}),
+    ("token", {"refresh_token": " y "}),
+    ("stripe/checkout", {}),
+    ("stripe/checkout", {"price": "price_123"}),
+    ("stripe/checkout", {"success_url": "https://evil.example"}),
+    ("stripe/checkout", {"note": "anything else is ignored"}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), BOUNDARY_BODIES,
+                         ids=[f"{p}-{json.dumps(b)}" for p, b in BOUNDARY_BODIES])
+def test_the_document_allows_a_body_exactly_when_the_server_accepts_it(client, member, path,
+                                                                        body):
+    # Signed in, so that members-only operations get as far as reading the body.
+    api = make_api("dynamic_token" if path == "token" else "cookie", ALL_OPERATIONS)
+    client.force_login(member)
+    full_path = f"/rcms-api/{api.pk}/{path}"
+    allowed = document_allows(document(client, api), full_path, body)
+
+    response = client.post(full_path, json.dumps(body), content_type="application/json")
+
+    # 400 is the refusal of the body itself; 401 (wrong password) and 503 (Stripe is
+    # off) come after the body was accepted.
+    assert response.status_code in (400, 401, 503), response.content
+    assert allowed == (response.status_code != 400), response.content
+
+
+def test_token_requires_a_body_with_exactly_one_token(client, token_api):
+    doc = document(client, token_api)
+    token = operations(doc)[(f"/rcms-api/{token_api.pk}/token", "post")]
+
+    assert token["requestBody"]["required"] is True
+    assert doc["components"]["schemas"]["TokenRequest"]["oneOf"] == [
+        {"required": ["grant_token"]}, {"required": ["refresh_token"]}]
+    response = client.post(f"/rcms-api/{token_api.pk}/token")
+    assert response.status_code == 400
+
+
+def test_text_fields_document_what_drf_refuses(client, token_api):
+    login = document(client, token_api)["components"]["schemas"]["LoginChallengeRequest"]
+    password = login["properties"]["password"]
+
+    assert password["minLength"] == 1
+    assert password["maxLength"] == 4096
+    assert password["pattern"] == NO_NUL  # kept as typed: no trimming
+    assert login["properties"]["email"]["pattern"] == EMAIL
+
+
+@hypothesis.settings(max_examples=200, deadline=None, database=None)
+@hypothesis.given(value=st.from_regex(EMAIL))
+def test_every_address_the_email_pattern_allows_django_accepts(value):
+    from rest_framework import serializers
+
+    field = serializers.EmailField()
+    assert field.run_validation(value)
+
+
+def test_only_the_checkout_fields_that_choose_the_product_are_documented_as_refused(client):
+    from payments.operations import FORBIDDEN_CHECKOUT_FIELDS
+
+    api = make_api("cookie", {"stripe/checkout": "checkout"})
+    checkout = request_body_schema(document(client, api), f"/rcms-api/{api.pk}/stripe/checkout")
+
+    refused = [rule["required"][0] for rule in checkout["not"]["anyOf"]]
+    assert refused == list(FORBIDDEN_CHECKOUT_FIELDS)
+    assert "refused with 400" in checkout["description"]
+
+
+class LimitQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=24, required=False)
+
+
+def test_a_get_operations_request_serializer_is_documented_as_query_parameters(client,
+                                                                               monkeypatch):
+    from kuroco_billing.rcms_api import catalogue
+
+    spec = catalogue.Operation("Payments", "Stripe v1", "profile", "GET",
+                               "members.operations.profile", "A GET with a query",
+                               f"{__name__}.LimitQuery", None)
+    monkeypatch.setitem(catalogue.BY_NAME, "profile", spec)
+    api = make_api("dynamic_token", {"listing": "profile"})
+
+    get = operations(document(client, api))[(f"/rcms-api/{api.pk}/listing", "get")]
+
+    assert get["parameters"] == [{
+        "in": "query", "name": "limit",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 24},
+    }]
+
+
+class PriceRequest(serializers.Serializer):
+    """A body whose valid values are set on each endpoint."""
+
+    price_id = serializers.CharField()
+
+    @classmethod
+    def for_endpoint(cls, endpoint):
+        class Offered(cls):
+            price_id = serializers.ChoiceField(choices=[f"price_{endpoint.path}"])
+
+        return Offered
+
+
+def test_an_endpoints_own_settings_narrow_its_request_schema(client, monkeypatch):
+    from kuroco_billing.rcms_api import catalogue
+
+    spec = catalogue.Operation("Payments", "Stripe v1", "logout", "POST",
+                               "members.operations.logout", "Values set per endpoint",
+                               f"{__name__}.PriceRequest", None)
+    monkeypatch.setitem(catalogue.BY_NAME, "logout", spec)
+    api = make_api("dynamic_token", {"gold": "logout", "silver": "logout"})
+    doc = document(client, api)
+
+    offered = {
+        path: request_body_schema(doc, f"/rcms-api/{api.pk}/{path}")["$ref"].rsplit("/", 1)[1]
+        for path in ("gold", "silver")
+    }
+    assert len(set(offered.values())) == 2
+    schemas = doc["components"]["schemas"]
+    for path, name in offered.items():
+        price_id = schemas[name]["properties"]["price_id"]
+        assert schemas[price_id["$ref"].rsplit("/", 1)[1]]["enum"] == [f"price_{path}"]
