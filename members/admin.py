@@ -91,12 +91,17 @@ class PlanFilter(admin.SimpleListFilter):
 class MembershipInline(admin.TabularInline):
     model = Membership
     form = MembershipInlineForm
-    fields = ("group", "source", "stripe_subscription_id", "created_at")
-    readonly_fields = ("source", "stripe_subscription_id", "created_at")
+    fields = ("group", "why", "created_at")
+    readonly_fields = ("why", "created_at")
     extra = 0
     # "Groups" on this page already means permission groups.
     verbose_name = "member group"
     verbose_name_plural = "member groups"
+
+    @admin.display(description="why")
+    def why(self, membership: Membership) -> str:
+        # A paid group outlives an administrator's removal of theirs: this says which holds.
+        return membership.reason if membership.pk else "By an administrator"
 
 
 @admin.register(Member)

@@ -156,10 +156,10 @@ def test_editor_shows_password_link_groups_and_read_only_stripe_ids(staff_client
     assert "../password/" in html
     assert "algorithm" in html  # the hash summary, never an input with the hash
     assert 'name="password"' not in html
-    # Groups inline: group, source, granted by subscription, joined at.
-    assert "By a Stripe subscription" in html
+    # Groups inline: group, why the member is in it, joined at.
+    assert "By a Stripe subscription (sub_Payer1)" in html
     assert "By an administrator" in html
-    assert "Granted by subscription" in html
+    assert "Why" in html
     assert "Joined at" in html
     # The Stripe IDs are shown, not editable.
     assert "cus_Payer1" in html and "sub_Payer1" in html
