@@ -80,7 +80,7 @@ def test_the_readme_tutorial_from_the_tutorial_seed(browser_page, member_page, e
     submit(admin, "Save")
     shot(admin, "admin-stripe")
 
-    admin_index_link(admin, site, "members", "Member groups")
+    admin_index_link(admin, site, "billing", "Member groups")
     admin.get_by_role("link", name="Basic members").click()
     admin.get_by_label("Stripe price ID").fill(price_id)
     submit(admin, "Save")
