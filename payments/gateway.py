@@ -243,21 +243,6 @@ def retrieve_price(price_id: str, *, config: StripeSettings | None = None,
 
 # --- Customers and Checkout ----------------------------------------------------
 
-def create_customer(
-    *, email: str, name: str, member_id: int, idempotency_key: str,
-    config: StripeSettings | None = None,
-) -> dict:
-    params = {"email": email, "metadata": {"member_id": str(member_id)}}
-    if name:
-        params["name"] = name
-    return _plain(_call(
-        "POST", "/v1/customers",
-        lambda c: c.v1.customers.create(params=params,
-                                        options={"idempotency_key": idempotency_key}),
-        config=config, member_id=member_id,
-    ))
-
-
 def create_checkout_session(
     params: dict, *, idempotency_key: str, config: StripeSettings | None = None,
     member_id: int | None = None,

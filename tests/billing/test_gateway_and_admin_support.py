@@ -77,13 +77,14 @@ def test_unreachable_stripe(stripe_enabled, settings):
         gateway.retrieve_account()
 
 
-def test_idempotent_customer_creation(stripe_enabled):
-    first = gateway.create_customer(email="a@example.com", name="A", member_id=7,
-                                    idempotency_key="kb-test-1")
-    again = gateway.create_customer(email="a@example.com", name="A", member_id=7,
-                                    idempotency_key="kb-test-1")
+def test_idempotent_session_creation(stripe_enabled, basic_price):
+    price_id, _ = basic_price
+    params = {"mode": "subscription", "line_items": [{"price": price_id, "quantity": 1}],
+              "success_url": "https://example.com/thanks"}
+    first = gateway.create_checkout_session(params, idempotency_key="kb-test-1")
+    again = gateway.create_checkout_session(params, idempotency_key="kb-test-1")
     assert first["id"] == again["id"]
-    assert len(stripe_enabled.client.v1.customers.list().data) == 1
+    assert len(stripe_enabled.client.v1.checkout.sessions.list().data) == 1
 
 
 # --- setup checks -------------------------------------------------------------------
