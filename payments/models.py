@@ -169,6 +169,11 @@ class SubscriptionState(models.Model):
     status = models.CharField(max_length=32, blank=True)
     price_ids = models.JSONField(default=list)
     current_period_end = models.DateTimeField(null=True, blank=True)
+    # The cancellation schedule and trial, as the member's ``subscription`` answer gives them.
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField("created at Stripe", null=True, blank=True)
     # Unix seconds of the newest event applied, and its id for tie detection.
     last_event_created = models.BigIntegerField(default=0)
     last_event_id = models.CharField(max_length=255, blank=True)
