@@ -21,10 +21,11 @@ PYTEST_ARGS ?=
 # Extra bench arguments, e.g. `make bench BENCH_ARGS="--checkout"` or "--events 400".
 BENCH_ARGS ?=
 
-.PHONY: help run test lint bench install install-dev clean
+.PHONY: help run tutorial test lint bench install install-dev clean
 
 help:
 	@echo "make run    start the Stripe emulator and the app with demo data ($(SITE_URL)/demo/)"
+	@echo "make tutorial  the same, with Stripe left to set up by hand (README: the Kuroco tutorial)"
 	@echo "make test   run the whole test suite (SQLite unless DATABASE_URL is set)"
 	@echo "make lint   ruff check + import-linter contracts"
 	@echo "make bench  webhook load against the speed floor (bench/webhook_load.py; BENCH_ARGS=--checkout)"
@@ -46,7 +47,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
-# --- make run -------------------------------------------------------------------
+# --- make run, make tutorial ------------------------------------------------------
+
+# One recipe for both. `make tutorial` seeds no Stripe part and keeps its own database
+# and emulator state, so the tutorial starts from an empty Stripe account even after
+# `make run` (and `make run` keeps its demo).
+run: SEED_FLAGS :=
+run: EMULATOR_STATE := var/emulator-state.json
+run: DEMO_DATABASE :=
+tutorial: SEED_FLAGS := --tutorial
+tutorial: EMULATOR_STATE := var/tutorial-emulator-state.json
+tutorial: DEMO_DATABASE := var/tutorial.sqlite3
 
 # Variables the demo needs, exported only when neither the environment nor .env
 # sets them (an exported variable would hide the .env value from the settings).
@@ -56,10 +67,11 @@ if [[ -z "$${$(1)+set}" ]] && ! grep -Eq '^[[:space:]]*(export[[:space:]]+)?$(1)
 fi
 endef
 
-run: $(VENV)/.installed-run
+run tutorial: $(VENV)/.installed-run
 	@$(call export_default,DEBUG,1)
 	$(call export_default,STRIPE_API_BASE,$(EMULATOR_URL))
 	$(call export_default,DEMO_SITE_URL,$(SITE_URL))
+	$(if $(DEMO_DATABASE),$(call export_default,DATABASE_URL,sqlite:///$(CURDIR)/$(DEMO_DATABASE)))
 	for address in "$(HOST):$(PORT)" "127.0.0.1:$(EMULATOR_PORT)"; do
 		if $(PY) -m kuroco_billing.devtools.net busy "$$address"; then
 			echo "Port $$address is already in use (another \`make run\`?). Stop it first." >&2
@@ -80,7 +92,7 @@ run: $(VENV)/.installed-run
 	trap 'echo; echo "Stopping."; exit 130' INT
 	trap 'exit 143' TERM
 	echo "Starting the Stripe emulator on $(EMULATOR_URL) (log: var/emulator.log)"
-	$(PY) -m stripe_emulator --port $(EMULATOR_PORT) --state var/emulator-state.json \
+	$(PY) -m stripe_emulator --port $(EMULATOR_PORT) --state $(EMULATOR_STATE) \
 		>var/emulator.log 2>&1 &
 	emulator_pid=$$!
 	if ! $(PY) -m kuroco_billing.devtools.net wait "$(EMULATOR_URL)/v1/account" \
@@ -90,7 +102,7 @@ run: $(VENV)/.installed-run
 		exit 1
 	fi
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo $(SEED_FLAGS)
 	$(PY) -m kuroco_billing.devtools.banner "$(SITE_URL)" "$(EMULATOR_URL)"
 	# In the background so that `wait` returns on Ctrl-C (or kill) at once and the
 	# EXIT trap stops both processes; a foreground child would delay the trap.

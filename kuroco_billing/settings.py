@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "members",
     "payments",
     "kuroco_billing.rcms_api",
+    "kuroco_billing.demo",
 ]
 
 MIDDLEWARE = [

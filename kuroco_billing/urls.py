@@ -14,7 +14,7 @@ urlpatterns = [
     # Anything else there is the webhook's JSON 404, even with DEBUG on.
     re_path(r"^direct/stripe/", not_found),
     path("healthz", views.healthz, name="healthz"),
-    path("demo/", views.demo, name="demo"),
+    path("demo/", include("kuroco_billing.demo.urls")),
     path("favicon.ico", favicon, name="favicon"),
 ]
 

@@ -1,7 +1,8 @@
 """The HTML dashboard: the Stripe steps of the Kuroco tutorial, offline.
 
-Pages: API keys, Webhooks (add endpoint, reveal signing secret, deliveries, chaos), Products
-(add product with a price, copy the price id), Customers, Subscriptions, Events. Forms post
+Pages: API keys, Webhooks (add, disable, delete an endpoint, reveal its signing secret,
+deliveries, chaos), Products (add a product or a price, copy the price id), Customers,
+Subscriptions, Events. Forms post
 back to the emulator itself; there is no auth because it only listens locally.
 """
 
@@ -66,6 +67,47 @@ def favicon(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
+def not_found(what: str, object_id: str) -> Response:
+    return html(f"<h1>Not found</h1><p>No such {esc(what)}: {esc(object_id)}</p>", "Not found",
+                404)
+
+
+def price_params_from(form: Any) -> dict[str, Any]:
+    """The price of the dashboard's forms: amount, currency, billing period."""
+    interval = form.get("interval", "month")
+    params: dict[str, Any] = {
+        "unit_amount": form.get("amount", "").strip(),
+        "currency": form.get("currency", "jpy").strip() or "jpy",
+    }
+    if interval != "one_time":
+        params["recurring"] = {"interval": interval}
+    return params
+
+
+def shared_urls(endpoints: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """URLs that more than one enabled endpoint sends to (the app holds one secret for each);
+    a disabled endpoint sends nothing, so it is not counted."""
+    by_url: dict[str, list[dict[str, Any]]] = {}
+    for endpoint in endpoints:
+        if endpoint["status"] == "enabled":
+            by_url.setdefault(endpoint["url"], []).append(endpoint)
+    return {url: group for url, group in by_url.items() if len(group) > 1}
+
+
+ONE_SECRET = ("The app keeps one signing secret for its webhook URL, so every delivery signed "
+              "by another endpoint fails its signature check (400). Keep the endpoint whose "
+              "signing secret is in the app; disable or delete the others.")
+
+
+def shared_url_warnings(endpoints: list[dict[str, Any]]) -> str:
+    return "".join(
+        f'<p class="warning" role="alert">{len(group)} enabled endpoints send to <code>{esc(url)}'
+        f"</code>: "
+        + ", ".join(link("webhooks", e["id"]) for e in group)
+        + f". {esc(ONE_SECRET)}</p>"
+        for url, group in shared_urls(endpoints).items())
+
+
 def routes(app: EmulatorApp) -> list[tuple[str, list[str], View]]:
     d = Dashboard(app)
     return [
@@ -77,8 +119,11 @@ def routes(app: EmulatorApp) -> list[tuple[str, list[str], View]]:
         ("/webhooks/<id>", ["GET"], d.webhook),
         ("/webhooks/<id>/reveal", ["POST"], d.reveal),
         ("/webhooks/<id>/chaos", ["POST"], d.chaos),
+        ("/webhooks/<id>/status", ["POST"], d.endpoint_status),
+        ("/webhooks/<id>/delete", ["POST"], d.delete_endpoint),
         ("/products", ["GET", "POST"], d.products),
         ("/products/<id>", ["GET"], d.product),
+        ("/products/<id>/prices", ["POST"], d.add_price),
         ("/customers", ["GET"], d.customers),
         ("/customers/<id>", ["GET"], d.customer),
         ("/subscriptions", ["GET"], d.subscriptions),
@@ -174,7 +219,7 @@ class Dashboard:
             f"{esc(name)}</label></div>"
             for name in ["*", *webhook_endpoints.EMITTED_EVENTS])
         body = (
-            f"<h1>Webhooks</h1>{error}"
+            f"<h1>Webhooks</h1>{error}{shared_url_warnings(endpoints)}"
             + table(["Endpoint", "URL", "Status", "Events"], rows, "No endpoints yet.")
             + '<form class="card" method="post" action="/webhooks"><h2>Add endpoint</h2>'
             + field("url", "Endpoint URL", kind="url", required=True,
@@ -204,9 +249,11 @@ class Dashboard:
                  "</span>", esc(when(int(a["time"])))] for a in attempts]
         body = (
             f"<h1>Webhook endpoint</h1><p><code>{esc(id)}</code> {status_badge(endpoint['status'])}"
-            f"</p><section class=card><p>URL: <code>{esc(endpoint['url'])}</code></p>"
+            f"</p>{self._shared_url_warning(endpoint)}"
+            f"<section class=card><p>URL: <code>{esc(endpoint['url'])}</code></p>"
             f"<p>Description: {esc(endpoint['description'] or '—')}</p>"
             f"<p>Events: {esc(', '.join(endpoint['enabled_events']))}</p>{secret_html}"
+            f"{endpoint_controls(endpoint)}"
             f'<form method="post" action="/webhooks/{esc(id)}/chaos">'
             f'<input type="hidden" name="enabled" value="{"false" if chaos else "true"}">'
             f"<p>Chaos delivery is <strong id=chaos-state>{'on' if chaos else 'off'}</strong>: "
@@ -220,6 +267,34 @@ class Dashboard:
                     "No delivery attempts yet.")
         )
         return html(body, "Webhook endpoint")
+
+    def _shared_url_warning(self, endpoint: dict[str, Any]) -> str:
+        group = shared_urls(self.store.all("webhook_endpoint")).get(endpoint["url"], [])
+        others = [e for e in group if e["id"] != endpoint["id"]]
+        if not others or endpoint["status"] != "enabled":
+            return ""
+        ids = ", ".join(link("webhooks", e["id"]) for e in others)
+        return (f'<p class="warning" role="alert">Also enabled for this URL: {ids}. '
+                f"{esc(ONE_SECRET)}</p>")
+
+    def endpoint_status(self, request: Request, id: str) -> Response:
+        if self.store.get("webhook_endpoint", id) is None:
+            return not_found("webhook endpoint", id)
+        disabled = request.form.get("disabled", "")
+        try:
+            with self.store.transaction():
+                webhook_endpoints.update(self.ctx(request), {"disabled": disabled}, id)
+        except StripeError as exc:
+            return html(f'<h1>Webhook endpoint</h1><p class="error" role="alert">'
+                        f"{esc(exc.message)}</p>", "Webhook endpoint", 400)
+        return redirect(f"/webhooks/{id}", 303)  # type: ignore[return-value]
+
+    def delete_endpoint(self, request: Request, id: str) -> Response:
+        if self.store.get("webhook_endpoint", id) is None:
+            return not_found("webhook endpoint", id)
+        with self.store.transaction():
+            webhook_endpoints.delete(self.ctx(request), {}, id)
+        return redirect("/webhooks", 303)  # type: ignore[return-value]
 
     def reveal(self, request: Request, id: str) -> Response:
         secret = self.store.private["endpoint_secrets"].get(id)
@@ -236,13 +311,7 @@ class Dashboard:
         error = ""
         if request.method == "POST":
             form = request.form
-            interval = form.get("interval", "month")
-            price_params: dict[str, Any] = {
-                "unit_amount": form.get("amount", "").strip(),
-                "currency": form.get("currency", "jpy").strip() or "jpy",
-            }
-            if interval != "one_time":
-                price_params["recurring"] = {"interval": interval}
+            price_params = price_params_from(form)
             try:
                 with self.store.transaction():
                     ctx = self.ctx(request)
@@ -297,7 +366,20 @@ class Dashboard:
             "admin.</p>"
             + table(["API ID", "Amount", "Billing", "Status"], rows, "No prices.")
         )
-        return html(body, product["name"])
+        return html(body + add_price_form(id), product["name"])
+
+    def add_price(self, request: Request, id: str) -> Response:
+        product = self.store.get("product", id)
+        if product is None:
+            return not_found("product", id)
+        try:
+            with self.store.transaction():
+                prices.create(self.ctx(request), {**price_params_from(request.form), "product": id})
+        except StripeError as exc:
+            body = (f'<h1>{esc(product["name"])}</h1><p>{link("products", id)}</p>'
+                    + add_price_form(id, exc.message, request.form))
+            return html(body, product["name"], 400)
+        return redirect(f"/products/{id}", 303)  # type: ignore[return-value]
 
     # -- customers and subscriptions ---------------------------------------------------------
 
@@ -432,3 +514,34 @@ class Dashboard:
             + f"<h2>Event data</h2><pre class=mono>{esc(json.dumps(event, indent=2))}</pre>"
         )
         return html(body, event["type"])
+
+
+def endpoint_controls(endpoint: dict[str, Any]) -> str:
+    """Disable (Stripe then sends it nothing) or enable again; delete for good."""
+    id, enabled = esc(endpoint["id"]), endpoint["status"] == "enabled"
+    return (
+        f'<form method="post" action="/webhooks/{id}/status">'
+        f'<input type="hidden" name="disabled" value="{"true" if enabled else "false"}">'
+        f'<button type="submit" class="secondary">'
+        f'{"Disable endpoint" if enabled else "Enable endpoint"}</button></form>'
+        f'<form method="post" action="/webhooks/{id}/delete">'
+        '<button type="submit" class="secondary">Delete endpoint</button></form>'
+        '<p class="muted">A disabled endpoint is sent no events until it is enabled again. '
+        "Deleting an endpoint is final: its signing secret stops working.</p>"
+    )
+
+
+def add_price_form(product_id: str, error: str = "", form: Any = None) -> str:
+    """Re-shown with the person's values and Stripe's error when a price is refused."""
+    form = form or {}
+    return (
+        f'<form class="card" method="post" action="/products/{esc(product_id)}/prices">'
+        "<h2>Add a price</h2>"
+        + (f'<p class="error" role="alert">{esc(error)}</p>' if error else "")
+        + field("amount", "Price amount", kind="number", required=True, extra='min="0"',
+                value=form.get("amount", ""))
+        + select("currency", "Currency", [("jpy", "JPY"), ("usd", "USD"), ("eur", "EUR")],
+                 form.get("currency", ""))
+        + select("interval", "Billing period", PERIODS, form.get("interval", ""))
+        + '<button type="submit">Add price</button></form>'
+    )

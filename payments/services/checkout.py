@@ -12,8 +12,9 @@ import time
 import uuid
 from collections import Counter
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from members.models import Member
 
@@ -244,14 +245,30 @@ def close_open_sessions(member_id: int) -> None:
     expire_sessions(list(CheckoutIntent.objects.filter(member_id=member_id, status=OPEN)))
 
 
-def subscription_granted(member_id: int, subscription: dict) -> None:
-    """After a webhook granted ``subscription`` to the member, and after its commit.
+def sessions_left_open(member_id: int, subscription: dict) -> list[CheckoutIntent]:
+    """In the webhook's transaction that granted ``subscription``: close the checkout it
+    was paid through, and return the member's other sessions known open.
 
-    The checkout it was paid through is closed here without asking Stripe; any
-    other session still known open is expired, so that nothing is left for the
-    member to pay twice. A checkout racing with this is refused at its re-check.
+    The caller expires those with ``expire_sessions`` after its commit, so that
+    nothing is left for the member to pay twice; a checkout racing with this is
+    refused at its re-check. One statement on PostgreSQL (the webhook's budget).
     """
-    key = (subscription.get("metadata") or {}).get(INTENT_METADATA)
-    if key:
-        CheckoutIntent.objects.filter(member_id=member_id, key=key).update(status=CLOSED)
-    close_open_sessions(member_id)
+    key = (subscription.get("metadata") or {}).get(INTENT_METADATA) or ""
+    others = CheckoutIntent.objects.filter(member_id=member_id, status=OPEN).exclude(key=key)
+    if not key:
+        return list(others)
+    paid = CheckoutIntent.objects.filter(member_id=member_id, key=key)
+    if connection.vendor != "postgresql":
+        paid.update(status=CLOSED)
+        return list(others)
+    table = CheckoutIntent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH paid AS (UPDATE {table} SET status = %s, updated_at = %s
+                              WHERE member_id = %s AND "key" = %s RETURNING id)
+                SELECT id FROM {table} WHERE member_id = %s AND status = %s AND "key" <> %s
+            """,  # noqa: S608 (the table name comes from the model)
+            [CLOSED, timezone.now(), member_id, key, member_id, OPEN, key],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return list(CheckoutIntent.objects.filter(pk__in=ids)) if ids else []

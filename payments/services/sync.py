@@ -46,6 +46,8 @@ class SyncResult:
     # How the event was settled when not simply applied (skipped, fetched, ignored).
     note: str = ""
     ignored: bool = False
+    # Set when this event made the member hold a subscription they did not hold before.
+    newly_granted: bool = False
 
 
 # --- Reading a subscription object ------------------------------------------
@@ -169,6 +171,7 @@ def apply_snapshot(
                 "action=cancel_it_in_stripe", member.pk, subscription_id, held,
             )
             return result
+        result.newly_granted = held != subscription_id
         result.changes += grants.grant(member, subscription_id, state.price_ids)
         return result
     was_held = member.stripe_subscription_id == subscription_id
@@ -176,6 +179,7 @@ def apply_snapshot(
     if was_held:
         other = grants.grant_other_live(member, subscription_id)
         if other:
+            result.newly_granted = True
             result.note = other[0] + " at once."
             result.changes += other[1:]
     return result

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from kuroco_billing.logging import redact
 
-from ..models import WEBHOOK_EVENTS, StripeSettings, WebhookEvent
-from . import sync
+from ..models import WEBHOOK_EVENTS, CheckoutIntent, StripeSettings, WebhookEvent
+from . import checkout, sync
 from .event_checks import parse_event
 from .locks import db_values
 from .signatures import WebhookRejected, verify
@@ -125,7 +125,7 @@ def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known)
     try:
         for _ in range(MAX_PASSES):
             try:
-                row, changes = _apply_and_store(event, config, known, force, truth)
+                row, changes, left_open = _apply_and_store(event, config, known, force, truth)
             except sync.NeedsStripe as need:
                 # Rolled back: ask Stripe with no transaction open, then apply again.
                 truth.fetch(need)
@@ -147,12 +147,21 @@ def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known)
         return Outcome(WebhookEvent.Status.FAILED, _record_failure(event, exc))
     if changes:
         logger.info("webhook event=%s changes=%s", row.event_id, "; ".join(changes))
+    if left_open:
+        # Committed: now Stripe may be asked. Whatever fails here, the event stands.
+        checkout.expire_sessions(left_open)
     return Outcome(row.status, row)
 
 
 def _apply_and_store(event: dict, config: StripeSettings, known: _Known, force: bool,
-                     truth: sync.StripeTruth) -> tuple[WebhookEvent, list[str]]:
-    """One pass: apply under the locks and store the event's row, in one transaction."""
+                     truth: sync.StripeTruth
+                     ) -> tuple[WebhookEvent, list[str], list[CheckoutIntent]]:
+    """One pass: apply under the locks and store the event's row, in one transaction.
+
+    Also returns the member's checkout sessions left open by a new grant, to be
+    expired once the transaction has committed.
+    """
+    left_open: list[CheckoutIntent] = []
     with transaction.atomic():
         row = WebhookEvent(
             event_id=event["id"], type=event["type"],
@@ -166,11 +175,14 @@ def _apply_and_store(event: dict, config: StripeSettings, known: _Known, force: 
             row.status = (WebhookEvent.Status.IGNORED if result.ignored
                           else WebhookEvent.Status.PROCESSED)
             row.note, changes = result.note, result.changes
+            if result.newly_granted:
+                left_open = checkout.sessions_left_open(result.member.pk,
+                                                        event["data"]["object"])
         else:
             row.status, row.note, changes = WebhookEvent.Status.IGNORED, reason, []
         row.processed_at = timezone.now()
         _store(row, stored=known.status is not None, force=force)
-    return row, changes
+    return row, changes, left_open
 
 
 _INSERT_SQL = None

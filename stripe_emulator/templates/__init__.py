@@ -32,6 +32,7 @@ button.secondary{background:#e3e8ee;color:#1a1f36}
 .ok{color:#0a7d38}.bad{color:#c0123c}.muted{color:#687385}
 .error{background:#fde8ec;color:#a1112f;padding:.6rem .8rem;border-radius:5px;margin:.6rem 0}
 .notice{background:#e7f5ec;color:#0a5a2b;padding:.6rem .8rem;border-radius:5px}
+.warning{background:#fff4d6;color:#7a4b00;padding:.6rem .8rem;border-radius:5px;margin:.6rem 0}
 .status{display:inline-block;padding:.05rem .45rem;border-radius:9px;background:#e3e8ee;
 font-size:.8rem}
 """

@@ -139,9 +139,7 @@ STEPS = [
     "before the intent",
     "after the intent is committed, before Stripe is asked",
     "after Stripe made the session, before the re-lock",
-    pytest.param("after the checkout answered", marks=pytest.mark.xfail(
-        strict=True, reason="the webhook must call checkout.subscription_granted() after its "
-                            "commit; the lead wires it in (services/webhooks.py)")),
+    "after the checkout answered",
 ]
 
 

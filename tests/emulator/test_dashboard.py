@@ -6,6 +6,7 @@ import re
 
 import pytest
 import requests
+import stripe
 
 from tests.fixtures.browser import save_screenshot
 
@@ -77,3 +78,115 @@ def test_browser_pays_and_lands_on_success_url(stripe_client, emulator, browser_
     page.wait_for_url(f"{emulator.url}/?paid={session.id}")
     save_screenshot(page, "checkout-success")
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "complete"
+
+
+# --- Managing what the tutorial created: prices, endpoints ------------------------------
+
+HOOK = "http://127.0.0.1:9/direct/stripe/webhook/"
+
+
+def page_post(emulator, path: str, data: dict | None = None) -> requests.Response:
+    """A form POST as the dashboard's own pages send it (same origin, see csrf.py)."""
+    return requests.post(f"{emulator.url}{path}", data=data or {},
+                         headers={"Origin": emulator.url, "Sec-Fetch-Site": "same-origin"})
+
+
+def add_endpoint(stripe_client, url: str = HOOK):
+    return stripe_client.v1.webhook_endpoints.create(
+        params={"url": url, "enabled_events": ["customer.subscription.created"]})
+
+
+def price_ids(page: str) -> list[str]:
+    return re.findall(r'class="price-id">(price_\w+)<', page)
+
+
+def test_add_a_price_to_an_existing_product(stripe_client, emulator):
+    monthly = monthly_price(stripe_client, 980, "Gold")
+    page = requests.get(f"{emulator.url}/products/{monthly.product}").text
+    assert "Add a price" in page and price_ids(page) == [monthly.id]
+
+    response = page_post(emulator, f"/products/{monthly.product}/prices",
+                         {"amount": "9800", "currency": "jpy", "interval": "year"})
+
+    assert response.status_code == 200
+    assert response.url == f"{emulator.url}/products/{monthly.product}"
+    [yearly_id] = [i for i in price_ids(response.text) if i != monthly.id]
+    yearly = stripe_client.v1.prices.retrieve(yearly_id)
+    assert yearly.product == monthly.product
+    assert yearly.unit_amount == 9800 and yearly.currency == "jpy"
+    assert yearly.type == "recurring" and yearly.recurring.interval == "year"
+
+
+def test_a_bad_price_is_refused_and_adds_nothing(stripe_client, emulator):
+    monthly = monthly_price(stripe_client, 980, "Gold")
+
+    response = page_post(emulator, f"/products/{monthly.product}/prices",
+                         {"amount": "abc", "currency": "usd", "interval": "year"})
+
+    assert response.status_code == 400
+    assert re.search(r'class="error" role="alert">[^<]*Invalid integer', response.text)
+    # The form comes back as the person filled it.
+    assert 'name="amount" value="abc"' in response.text
+    assert '<option value="usd" selected>' in response.text
+    assert '<option value="year" selected>' in response.text
+    prices = stripe_client.v1.prices.list(params={"product": monthly.product}).data
+    assert [p.id for p in prices] == [monthly.id]
+    missing = page_post(emulator, "/products/prod_nope/prices",
+                        {"amount": "100", "currency": "jpy", "interval": "month"})
+    assert missing.status_code == 404 and "No such product: prod_nope" in missing.text
+
+
+def test_disable_enable_and_delete_a_webhook_endpoint(stripe_client, emulator):
+    endpoint = add_endpoint(stripe_client)
+    page = requests.get(f"{emulator.url}/webhooks/{endpoint.id}").text
+    assert "Disable endpoint" in page and "Delete endpoint" in page
+
+    disabled = page_post(emulator, f"/webhooks/{endpoint.id}/status", {"disabled": "true"})
+    assert disabled.url == f"{emulator.url}/webhooks/{endpoint.id}"
+    assert "Enable endpoint" in disabled.text
+    assert stripe_client.v1.webhook_endpoints.retrieve(endpoint.id).status == "disabled"
+
+    page_post(emulator, f"/webhooks/{endpoint.id}/status", {"disabled": "false"})
+    assert stripe_client.v1.webhook_endpoints.retrieve(endpoint.id).status == "enabled"
+
+    deleted = page_post(emulator, f"/webhooks/{endpoint.id}/delete")
+    assert deleted.url == f"{emulator.url}/webhooks"
+    assert endpoint.id not in deleted.text
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.webhook_endpoints.retrieve(endpoint.id)
+    again = page_post(emulator, f"/webhooks/{endpoint.id}/delete")
+    assert again.status_code == 404 and f"No such webhook endpoint: {endpoint.id}" in again.text
+
+
+def test_endpoint_controls_refuse_a_cross_site_post(stripe_client, emulator):
+    endpoint = add_endpoint(stripe_client)
+    for path in (f"/webhooks/{endpoint.id}/delete", f"/webhooks/{endpoint.id}/status"):
+        response = requests.post(f"{emulator.url}{path}", data={"disabled": "true"},
+                                 headers={"Origin": "https://evil.example"})
+        assert response.status_code == 403
+    assert stripe_client.v1.webhook_endpoints.retrieve(endpoint.id).status == "enabled"
+
+
+def test_two_endpoints_for_one_url_are_flagged(stripe_client, emulator):
+    first = add_endpoint(stripe_client)
+    other = add_endpoint(stripe_client, "http://127.0.0.1:9/other")
+    assert "share" not in requests.get(f"{emulator.url}/webhooks").text
+
+    second = add_endpoint(stripe_client)
+
+    listing = requests.get(f"{emulator.url}/webhooks").text
+    [warning] = re.findall(r'<p class="warning" role="alert">(.*?)</p>', listing, re.S)
+    assert HOOK in warning and first.id in warning and second.id in warning
+    assert other.id not in warning
+    detail = requests.get(f"{emulator.url}/webhooks/{first.id}").text
+    [warning] = re.findall(r'<p class="warning" role="alert">(.*?)</p>', detail, re.S)
+    assert second.id in warning and "signing secret" in warning
+
+    # A disabled endpoint sends nothing: no warning for it, and none once it is deleted.
+    page_post(emulator, f"/webhooks/{second.id}/status", {"disabled": "true"})
+    assert 'class="warning"' not in requests.get(f"{emulator.url}/webhooks").text
+    assert 'class="warning"' not in requests.get(f"{emulator.url}/webhooks/{first.id}").text
+    page_post(emulator, f"/webhooks/{second.id}/status", {"disabled": "false"})
+    assert 'class="warning"' in requests.get(f"{emulator.url}/webhooks").text
+    page_post(emulator, f"/webhooks/{second.id}/delete")
+    assert 'class="warning"' not in requests.get(f"{emulator.url}/webhooks").text

@@ -1,5 +1,5 @@
-"""The Makefile's two commands: `make run` (its script, and a real run stopped with Ctrl-C),
-and `make test` failing on no tests."""
+"""The Makefile's commands: `make run` and `make tutorial` (their scripts, and real runs
+stopped with Ctrl-C), and `make test` failing on no tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -65,6 +66,8 @@ NOT_IN_A_DEVELOPERS_SHELL = {
 # state there is put back afterwards.
 EMULATOR_STATE = ROOT / "var" / "emulator-state.json"
 EMULATOR_LOG = ROOT / "var" / "emulator.log"
+TUTORIAL_STATE = ROOT / "var" / "tutorial-emulator-state.json"
+DEVELOPERS_FILES = (EMULATOR_STATE, EMULATOR_LOG, TUTORIAL_STATE)
 
 
 def port_is_free(port: int) -> bool:
@@ -102,13 +105,15 @@ class Output:
 
 @contextlib.contextmanager
 def developers_files_kept() -> Iterator[None]:
-    saved = {path: path.read_bytes() for path in (EMULATOR_STATE, EMULATOR_LOG)
-             if path.exists()}
+    """Each run starts without the developer's emulator state, which is put back afterwards."""
+    saved = {path: path.read_bytes() for path in DEVELOPERS_FILES if path.exists()}
     var_existed = EMULATOR_STATE.parent.exists()
+    for path in saved:
+        path.unlink()
     try:
         yield
     finally:
-        for path in (EMULATOR_STATE, EMULATOR_LOG):
+        for path in DEVELOPERS_FILES:
             if path in saved:
                 path.write_bytes(saved[path])
             else:
@@ -118,51 +123,114 @@ def developers_files_kept() -> Iterator[None]:
                 EMULATOR_STATE.parent.rmdir()
 
 
-def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path):
-    port, emulator_port = free_port(), free_port()
-    site, emulator = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "DJANGO_")) and k not in NOT_IN_A_DEVELOPERS_SHELL}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    # -o: the virtualenv is in use by this very test run; never reinstall it here.
-    command = ["make", "-o", ".venv/.installed-run", "run", f"PORT={port}",
-               f"EMULATOR_PORT={emulator_port}"]
-    with developers_files_kept():
-        make_run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True,
-                                    start_new_session=True)  # its own process group
-        output = Output(make_run.stdout)
-        try:
-            banner = [f"{site}/admin/", f"{site}/rcms-api/1/swagger/",
-                      f"{site}/rcms-api/2/swagger/", f"{site}/demo/",
-                      "admin@example.com / admin-pass-123", "member@example.com / member-pass-123",
-                      f"{emulator}/"]
-            assert output.wait_for(*banner, timeout=120,
-                                   alive=lambda: make_run.poll() is None), output.text
-            # The app talks to the emulator make started, not to real Stripe.
-            assert re.search(rf"Stripe API base +{re.escape(emulator)}\n", output.text)
-            assert wait_until_answers(f"{site}/healthz"), output.text
-            assert requests.get(f"{site}/healthz", timeout=10).status_code == 200
-            dashboard = requests.get(f"{emulator}/", timeout=10)
-            assert dashboard.status_code == 200
-            assert "text/html" in dashboard.headers["Content-Type"]
-            # The seed reached the emulator: checkout sells a real price.
-            assert "checkout for price_" in output.text, output.text
+class Running:
+    """`make <target>` started as from a developer's shell, on free ports."""
 
-            os.killpg(make_run.pid, signal.SIGINT)  # Ctrl-C in the terminal
-            make_run.wait(timeout=30)
+    def __init__(self, target: str, tmp_path: Path) -> None:
+        self.port, self.emulator_port = free_port(), free_port()
+        self.site = f"http://127.0.0.1:{self.port}"
+        self.emulator = f"http://127.0.0.1:{self.emulator_port}"
+        self.database = tmp_path / "demo.sqlite3"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))
+               and k not in NOT_IN_A_DEVELOPERS_SHELL}
+        env["DATABASE_URL"] = f"sqlite:///{self.database}"
+        # -o: the virtualenv is in use by this very test run; never reinstall it here.
+        command = ["make", "-o", ".venv/.installed-run", target, f"PORT={self.port}",
+                   f"EMULATOR_PORT={self.emulator_port}"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True,
+                                        start_new_session=True)  # its own process group
+        self.output = Output(self.process.stdout)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_for_banner(self) -> None:
+        banner = [f"{self.site}/admin/", f"{self.site}/rcms-api/1/swagger/",
+                  f"{self.site}/rcms-api/2/swagger/", f"{self.site}/demo/",
+                  "admin@example.com / admin-pass-123", "member@example.com / member-pass-123",
+                  f"{self.emulator}/"]
+        assert self.output.wait_for(*banner, timeout=120, alive=self.alive), self.output.text
+        # The app talks to the emulator make started, not to real Stripe.
+        assert re.search(rf"Stripe API base +{re.escape(self.emulator)}\n", self.output.text)
+        assert wait_until_answers(f"{self.site}/healthz"), self.output.text
+        assert requests.get(f"{self.site}/healthz", timeout=10).status_code == 200
+
+    def ctrl_c(self) -> None:
+        """Ctrl-C in the terminal; then make, the app and the emulator are all gone."""
+        try:
+            os.killpg(self.process.pid, signal.SIGINT)
+            self.process.wait(timeout=30)
         finally:
-            if make_run.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(make_run.pid, signal.SIGKILL)
-                make_run.wait(timeout=10)
+            self.kill()
         # Both children are gone too, not only make: nothing listens any more.
-        assert wait_for_free(port) and wait_for_free(emulator_port), output.text
+        assert wait_for_free(self.port) and wait_for_free(self.emulator_port), self.output.text
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(make_run.pid, 0)
-            pytest.fail(f"processes of make run are still alive:\n{output.text}")
-    assert "Stopping." in output.text
-    assert make_run.returncode != 0  # interrupted, as make reports it
+            os.killpg(self.process.pid, 0)
+            pytest.fail(f"processes of make are still alive:\n{self.output.text}")
+        assert "Stopping." in self.output.text
+        assert self.process.returncode != 0  # interrupted, as make reports it
+
+    def kill(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running(target: str, tmp_path: Path) -> Iterator[Running]:
+    with developers_files_kept():
+        run = Running(target, tmp_path)
+        try:
+            yield run
+        finally:
+            run.kill()
+
+
+def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path):
+    with running("run", tmp_path) as run:
+        run.wait_for_banner()
+        dashboard = requests.get(f"{run.emulator}/", timeout=10)
+        assert dashboard.status_code == 200
+        assert "text/html" in dashboard.headers["Content-Type"]
+        # The seed reached the emulator: checkout sells a real price.
+        assert "checkout for price_" in run.output.text, run.output.text
+        run.ctrl_c()
+
+
+def test_make_tutorial_leaves_stripe_to_the_person_and_ctrl_c_stops_everything(tmp_path):
+    with running("tutorial", tmp_path) as run:
+        run.wait_for_banner()
+        assert "Following the Kuroco tutorial" in run.output.text
+        assert "price_" not in run.output.text and "Webhook endpoint" not in run.output.text
+        # The emulator's account is empty: the person creates everything in its dashboard.
+        keys = requests.get(f"{run.emulator}/apikeys", timeout=10).text
+        secret_key = re.search(r'id="secret-key">(sk_test_\w+)<', keys).group(1)
+        for listing in ("products", "prices", "webhook_endpoints"):
+            answer = requests.get(f"{run.emulator}/v1/{listing}", auth=(secret_key, ""),
+                                  timeout=10)
+            assert answer.status_code == 200 and answer.json()["data"] == [], answer.text
+        run.ctrl_c()
+    with sqlite3.connect(run.database) as db:
+        assert db.execute("SELECT COUNT(*) FROM members_member").fetchone() == (2,)
+        assert db.execute("SELECT COUNT(*) FROM rcms_api_api").fetchone() == (2,)
+        assert db.execute("SELECT COUNT(*) FROM members_membergroup "
+                          "WHERE stripe_price_id IS NOT NULL").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM payments_stripesettings "
+                          "WHERE enabled").fetchone() == (0,)
+
+
+def test_make_tutorial_keeps_its_own_database_and_emulator_state():
+    script = make("-n", "tutorial").stdout
+    assert "-m stripe_emulator --port 12111 --state var/tutorial-emulator-state.json" in script
+    assert f'DATABASE_URL="sqlite:///{ROOT}/var/tutorial.sqlite3"' in script
+    assert "manage.py seed_demo --tutorial" in script
+    assert "trap stop EXIT" in script
+    # `make run` keeps the settings' database and its own state.
+    script = make("-n", "run").stdout
+    assert "DATABASE_URL" not in script
+    assert "--tutorial" not in script
 
 
 def free_port() -> int:

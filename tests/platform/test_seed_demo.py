@@ -1,4 +1,5 @@
-"""manage.py seed_demo: the demo's accounts, groups, APIs and Stripe setup, idempotently."""
+"""manage.py seed_demo: the demo's accounts, groups, APIs and Stripe setup, idempotently;
+--tutorial leaves the Stripe part to the person following the Kuroco tutorial."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import socket
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from kuroco_billing.rcms_api.models import Api, Endpoint
 from members.models import Member, MemberGroup
@@ -203,3 +204,61 @@ def test_seed_without_a_reachable_emulator_warns_and_seeds_the_rest(settings):
     assert counts() == {"members": 2, "groups": 2, "apis": 2, "endpoints": 11}
     assert not StripeSettings.load().enabled
     assert not MemberGroup.objects.exclude(stripe_price_id=None).exists()
+
+
+# --- seed_demo --tutorial (make tutorial) ---------------------------------------------
+
+@pytest.mark.django_db
+def test_tutorial_seeds_accounts_and_apis_and_leaves_stripe_to_the_person(
+        emulated_stripe, stripe_client):
+    out, err = seed("--tutorial")
+
+    assert Member.objects.get(email="admin@example.com").is_superuser
+    assert Member.objects.get(email="member@example.com").check_password("member-pass-123")
+    assert endpoint_map(Api.objects.get(pk=1)) == {
+        "login": "login_challenge", "logout": "logout", "profile": "profile",
+        "stripe/checkout": "checkout", "stripe/cancel": "cancel_order",
+    }
+    assert "token" in endpoint_map(Api.objects.get(pk=2))
+    # The groups wait for the price the person creates in the dashboard.
+    assert not MemberGroup.objects.exclude(stripe_price_id=None).exists()
+    for api_id in (1, 2):
+        parameters = Endpoint.objects.get(api_id=api_id, path="stripe/checkout").parameters
+        assert "products_list" not in parameters
+        assert parameters["return_url"] == f"{SITE}/demo/?checkout=success"
+    config = StripeSettings.load()
+    assert not config.enabled
+    assert not (config.secret_key or config.publishable_key or config.webhook_secret)
+    # Nothing reached the emulator, although STRIPE_API_BASE points at it.
+    assert stripe_client.v1.prices.list().data == []
+    assert stripe_client.v1.products.list().data == []
+    assert stripe_client.v1.webhook_endpoints.list().data == []
+    assert "Following the Kuroco tutorial" in out
+    assert "price_" not in out and err == ""
+
+
+@pytest.mark.django_db
+def test_tutorial_rerun_keeps_what_the_person_set_up(no_stripe):
+    seed("--tutorial")
+    group = MemberGroup.objects.get(name="Basic members")
+    group.stripe_price_id = "price_fromTheDashboard1"
+    group.save()
+    checkout = Endpoint.objects.get(api_id=1, path="stripe/checkout")
+    checkout.parameters = {**checkout.parameters, "products_list": ["price_fromTheDashboard1"],
+                           "return_url": "https://shop.example/thanks"}
+    checkout.save()
+
+    out, _ = seed("--tutorial")
+
+    assert "created" not in out
+    group.refresh_from_db()
+    checkout.refresh_from_db()
+    assert group.stripe_price_id == "price_fromTheDashboard1"
+    assert checkout.parameters["products_list"] == ["price_fromTheDashboard1"]
+    assert checkout.parameters["return_url"] == "https://shop.example/thanks"
+    assert checkout.parameters["return_err_url"] == f"{SITE}/demo/?checkout=cancel"
+
+
+def test_tutorial_and_stripe_flags_exclude_each_other(no_stripe):
+    with pytest.raises(CommandError):
+        seed("--tutorial", "--stripe")

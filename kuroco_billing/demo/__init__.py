@@ -1,0 +1,1 @@
+"""The demo: ``manage.py seed_demo`` (``make run``, ``make tutorial``) and the /demo/ page."""
