@@ -334,6 +334,17 @@ def create_portal_session(
     ))
 
 
+def update_portal_configuration(configuration_id: str, params: dict, *,
+                                config: StripeSettings | None = None) -> dict:
+    """What the configuration allows; the key is derived from what is set (same setting,
+    same answer)."""
+    key = _derived_key("portal-configuration", {"id": configuration_id, **params})
+    return _plain(_call("POST", "/v1/billing_portal/configurations/{id}",
+                        lambda c: c.v1.billing_portal.configurations.update(
+                            configuration_id, params=params, options={"idempotency_key": key}),
+                        config=config))
+
+
 def default_portal_configuration(*, config: StripeSettings | None = None) -> dict | None:
     """The configuration a portal session uses when none is named (``is_default``)."""
     page = _call("GET", "/v1/billing_portal/configurations",
