@@ -18,8 +18,8 @@ DAY = 86400
 
 @pytest.fixture
 def subscriber(stripe_enabled, checkout_api, member) -> Member:
-    from payments.setup_checks import check_group_price
     from members.models import MemberGroup
+    from payments.setup_checks import check_group_price
 
     group = MemberGroup.objects.get(name="Gold")
     group.set_price_details(check_group_price(group.stripe_price_id).details)
