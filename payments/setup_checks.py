@@ -83,7 +83,54 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
                 "success",
                 f"Group {group.name}: price {group.stripe_price_id} is active and recurring.",
             ))
+    portal = portal_check(stripe_settings)
+    if portal is not None:
+        results.append(portal)
     return results
+
+
+def plan_change_prices() -> dict[str, list[str]]:
+    """``{price: [endpoint URL paths]}`` of the enabled change_plan endpoints' products."""
+    from kuroco_billing.rcms_api.models import Endpoint
+
+    offered: dict[str, list[str]] = {}
+    for endpoint in Endpoint.objects.filter(operation="change_plan", enabled=True,
+                                            api__enabled=True).select_related("api"):
+        for price in (endpoint.parameters or {}).get("products_list") or []:
+            offered.setdefault(str(price), []).append(endpoint.url_path)
+    return offered
+
+
+def portal_check(stripe_settings: StripeSettings) -> CheckResult | None:
+    """Whether the default Billing Portal configuration allows the plans change_plan offers.
+
+    None when no change_plan endpoint offers any. A price the portal does not allow
+    still works through change_plan; only the portal's own Switch plan leaves it out.
+    """
+    offered = plan_change_prices()
+    if not offered:
+        return None
+    try:
+        portal = gateway.default_portal_configuration(config=stripe_settings)
+    except gateway.StripeError as exc:
+        return CheckResult("error", f"The Billing Portal configuration could not be read: "
+                                    f"{exc.message}")
+    if portal is None:
+        return CheckResult("error", "Stripe has no default Billing Portal configuration.")
+    update = (portal.get("features") or {}).get("subscription_update") or {}
+    allowed = {str(price) for product in (update.get("products") or [])
+               for price in (product.get("prices") or [])} if update.get("enabled") else set()
+    missing = sorted(set(offered) - allowed)
+    if missing:
+        where = sorted({path for price in missing for path in offered[price]})
+        return CheckResult(
+            "warning",
+            f"The Billing Portal ({portal.get('id')}) does not let members switch to "
+            f"{', '.join(missing)}, offered by {', '.join(where)}: allow these products "
+            "in the portal's plan switching (Stripe: Settings → Billing → Customer portal).",
+        )
+    return CheckResult("success", f"The Billing Portal ({portal.get('id')}) allows switching "
+                                  "between the plans change_plan offers.")
 
 
 def _store_price_details(group: MemberGroup, price: dict) -> None:
