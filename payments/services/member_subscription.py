@@ -93,8 +93,12 @@ def send_change(change: SubscriptionChange) -> Applied:
             change.subscription_id, change.params, idempotency_key=change.key,
             member_id=change.member_id)
     except gateway.StripeError as exc:
-        _finish(change, SubscriptionChange.Status.FAILED, exc.message)
-        if isinstance(exc, gateway.StripeInvalidRequest) and exc.http_status == 402:
+        # Refused: nothing was done. Unavailable (5xx, timeout, dropped connection): Stripe
+        # may have done it, so the row stays pending; the next event or a retry tells.
+        refused = isinstance(exc, gateway.StripeInvalidRequest)
+        _finish(change, SubscriptionChange.Status.FAILED if refused
+                else SubscriptionChange.Status.PENDING, exc.message)
+        if refused and exc.http_status == 402:
             raise Refused(
                 "payment_failed",
                 f"The payment failed: {exc.message} Nothing was changed.",

@@ -397,3 +397,60 @@ def test_stripe_disabled_gives_503(stripe_enabled, plans, shopper):
         response = shopper.post(path, body) if method == "post" else shopper.get(path)
         assert response.status_code == 503, (path, response.text)
         assert error_of(response)["code"] == "service_unavailable"
+
+
+# --- Stripe failing ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("mode", "stage", "status"), [
+    ("500", "before", "pending"), ("drop", "during", "pending")])
+def test_stripe_failing_on_the_change_is_a_502_and_the_intent_says_so(
+        stripe_enabled, plans, shopper, member, mode, stage, status):
+    silver_price, _ = plans["silver"]
+    gold_price, _ = plans["gold"]
+    member = subscribe(stripe_enabled, shopper, member)
+    stripe_enabled.post("/_emulator/faults", path="/v1/subscriptions/", method="POST",
+                        mode=mode, stage=stage, count=1)
+
+    response = shopper.post("stripe/change_plan", {"price_id": silver_price})
+
+    assert response.status_code == 502, response.text
+    assert error_of(response)["code"] == "bad_gateway"
+    change = SubscriptionChange.objects.get()
+    assert change.status == status and change.error
+    assert change.key.startswith("kb-subchange-")
+    # A retry is a new intent; if Stripe did the first, it answers "already on this plan".
+    retry = shopper.post("stripe/change_plan", {"price_id": silver_price})
+    assert retry.status_code in (200, 409), retry.text
+    stripe_enabled.drain()
+    assert wait_for(lambda: groups_of(member) == ["Silver"])
+    assert gold_price not in SubscriptionState.objects.get(
+        subscription_id=member.stripe_subscription_id).price_ids
+
+
+# --- Round trips, keys and the race with the updated event ----------------------------------
+
+def test_one_read_and_one_keyed_update_per_change_and_the_event_first(emulator, stripe_enabled,
+                                                                      plans, shopper, member):
+    from .emulator_requests import watch
+
+    silver_price, _ = plans["silver"]
+    member = subscribe(stripe_enabled, shopper, member)
+    log = watch(emulator)
+    # The updated event is delivered and applied before the change's answer gets back.
+    log.on("POST", f"/v1/subscriptions/{member.stripe_subscription_id}", "after",
+           stripe_enabled.drain)
+
+    response = shopper.post("stripe/change_plan", {"price_id": silver_price})
+
+    assert response.status_code == 200, response.text
+    assert groups_of(member) == ["Silver"]  # already: the event came first
+    # (The webhook may ask Stripe too, after these: an event in the same second as the
+    # last one applied is settled by fetching the subscription.)
+    assert log.calls()[:2] == [f"GET /v1/subscriptions/{member.stripe_subscription_id}",
+                               f"POST /v1/subscriptions/{member.stripe_subscription_id}"]
+    assert log.keys("POST", "/v1/subscriptions/") == [SubscriptionChange.objects.get().key]
+    log.clear()
+
+    shopper.get("stripe/subscription")
+    shopper.get("stripe/plans")
+    assert log.calls() == []  # answered from the database
