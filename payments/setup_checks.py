@@ -120,7 +120,7 @@ def portal_check(stripe_settings: StripeSettings) -> CheckResult | None:
     update = (portal.get("features") or {}).get("subscription_update") or {}
     allowed = {str(price) for product in (update.get("products") or [])
                for price in (product.get("prices") or [])} if update.get("enabled") else set()
-    missing = sorted(set(offered) - allowed)
+    missing = [price for price in offered if price not in allowed]  # in the endpoints' order
     if missing:
         where = sorted({path for price in missing for path in offered[price]})
         return CheckResult(
