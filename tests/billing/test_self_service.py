@@ -454,3 +454,23 @@ def test_one_read_and_one_keyed_update_per_change_and_the_event_first(emulator, 
     shopper.get("stripe/subscription")
     shopper.get("stripe/plans")
     assert log.calls() == []  # answered from the database
+
+
+def test_resume_after_the_period_ended_while_the_deleted_event_is_lost(stripe_enabled, plans,
+                                                                       shopper, member):
+    member = subscribe(stripe_enabled, shopper, member)
+    assert shopper.post("stripe/cancel_at_period_end").status_code == 200
+    stripe_enabled.drain()
+    # The deleted event never arrives: the member still holds the subscription here.
+    stripe_enabled.client.v1.webhook_endpoints.update(stripe_enabled.webhook_endpoint_id,
+                                                      params={"disabled": True})
+    stripe_enabled.advance(32 * DAY)
+    assert Member.objects.get(pk=member.pk).stripe_subscription_id
+
+    response = shopper.post("stripe/resume")
+
+    assert response.status_code == 409
+    assert error_of(response)["message"] == (
+        "Your subscription has already ended; it cannot be resumed.")
+    assert stripe_enabled.client.v1.subscriptions.retrieve(
+        member.stripe_subscription_id).status == "canceled"
