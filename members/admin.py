@@ -10,12 +10,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import csrf_protect_m
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, JSONField, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import lockout_admin  # noqa: F401  (registers the sign-in lockout screens)
 from .forms import (
@@ -144,7 +146,12 @@ class MemberAdmin(UserAdmin):
                     "stripe_customer",
                     "stripe_subscription",
                     "subscription_status",
+                    "subscription_plan",
                     "subscription_period_end",
+                    "subscription_schedule",
+                    "subscription_trial_end",
+                    "latest_invoices",
+                    "billing_actions",
                 )
             },
         ),
@@ -167,7 +174,12 @@ class MemberAdmin(UserAdmin):
         "stripe_customer",
         "stripe_subscription",
         "subscription_status",
+        "subscription_plan",
         "subscription_period_end",
+        "subscription_schedule",
+        "subscription_trial_end",
+        "latest_invoices",
+        "billing_actions",
         "last_login",
     )
 
@@ -235,6 +247,7 @@ class MemberAdmin(UserAdmin):
         # transaction: it is read first and handed to the page (see get_object).
         if object_id and self.has_view_or_change_permission(request):
             request.subscription_summary = _read_summary(object_id)
+            request.member_invoices = _read_invoices(object_id)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_object(self, request: HttpRequest, object_id, from_field=None):
@@ -242,7 +255,111 @@ class MemberAdmin(UserAdmin):
         read = getattr(request, "subscription_summary", None)
         if obj is not None and read is not None and read[0] == obj.pk:
             obj._admin_subscription_summary = read[1]
+        invoices = getattr(request, "member_invoices", None)
+        if obj is not None and invoices is not None and invoices[0] == obj.pk:
+            obj._admin_invoices = invoices[1]
         return obj
+
+    # --- The billing panel ---------------------------------------------------------
+
+    @admin.display(description="plan")
+    def subscription_plan(self, obj: Member) -> str:
+        answer = _stored_subscription(obj)
+        if not answer or not answer["price_id"]:
+            return EMPTY
+        from payments.prices import format_amount, format_interval
+
+        names = ", ".join(answer["group_ids"].values()) or answer["price_id"]
+        amount = format_amount(answer["amount"], answer["currency"])
+        interval = format_interval(answer["interval"], 1)
+        price = f"{amount} / {interval}" if amount and interval else amount
+        return f"{names} ({price})" if price else names
+
+    @admin.display(description="cancellation")
+    def subscription_schedule(self, obj: Member) -> str:
+        answer = _stored_subscription(obj)
+        if not answer:
+            return EMPTY
+        if answer["cancel_at"]:
+            how = " (at period end)" if answer["cancel_at_period_end"] else ""
+            return f"Ends on {_format_moment(answer['cancel_at'])}{how}"
+        return "Not scheduled"
+
+    @admin.display(description="trial ends")
+    def subscription_trial_end(self, obj: Member) -> str:
+        answer = _stored_subscription(obj)
+        return _format_moment(answer["trial_end"]) if answer else EMPTY
+
+    @admin.display(description="latest invoices")
+    def latest_invoices(self, obj: Member) -> str:
+        invoices, error = getattr(obj, "_admin_invoices", ([], None))
+        if error:
+            return f"Not available: {error}"
+        if not invoices:
+            return EMPTY
+        from payments.prices import format_amount
+
+        rows = format_html_join(
+            "", '<li>{} · {} · {} · <a href="{}" target="_blank" '
+                'rel="noopener noreferrer">View</a> · <a href="{}" target="_blank" '
+                'rel="noopener noreferrer">PDF</a></li>',
+            ((invoice["number"] or invoice["id"], _format_moment(invoice["created"]),
+              f"{format_amount(invoice['amount_due'], invoice['currency'])} "
+              f"{invoice['status'] or ''}".strip(),
+              invoice["hosted_invoice_url"] or "#", invoice["invoice_pdf"] or "#")
+             for invoice in invoices),
+        )
+        return format_html('<ul class="member-invoices">{}</ul>', rows)
+
+    @admin.display(description="billing actions")
+    def billing_actions(self, obj: Member) -> str:
+        answer = _stored_subscription(obj)
+        if not answer or answer.get("status") in (None, "canceled"):
+            return EMPTY
+        names = ["resume" if answer["cancel_at_period_end"] else "cancel_at_period_end",
+                 "cancel_now"]
+        from payments.services.admin_billing import ACTIONS
+
+        return format_html_join(" ", '<a class="button" href="{}">{}</a>', (
+            (reverse("admin:members_member_billing", args=[obj.pk, name]), ACTIONS[name].label)
+            for name in names))
+
+    def get_urls(self):
+        billing = path(
+            "<path:object_id>/billing/<str:action>/",
+            self.admin_site.admin_view(self.billing_action_view),
+            name="members_member_billing",
+        )
+        return [billing, *super().get_urls()]
+
+    def billing_action_view(self, request: HttpRequest, object_id: str, action: str):
+        """Ask for confirmation (GET), then act (POST) outside any transaction."""
+        from payments.services.admin_billing import ACTIONS, run_action
+
+        member = self.get_object(request, unquote(object_id))
+        if member is None or action not in ACTIONS:
+            raise Http404("No such member or billing action.")
+        if not self.has_change_permission(request, member):
+            raise PermissionDenied
+        change_url = reverse("admin:members_member_change", args=[member.pk])
+        if request.method == "POST":
+            succeeded, message = run_action(action, member, request.user)
+            if succeeded:
+                self.log_change(request, member, f"Billing: {message}")
+            self.message_user(request, message,
+                              messages.SUCCESS if succeeded else messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{ACTIONS[action].label}?",
+            "question": ACTIONS[action].question,
+            "label": ACTIONS[action].label,
+            "member": member,
+            "subscription_id": member.stripe_subscription_id,
+            "change_url": change_url,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/members/member/billing_confirm.html", context)
 
     @admin.action(description="Resync from Stripe")
     def resync_from_stripe(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
@@ -274,8 +391,9 @@ class MemberAdmin(UserAdmin):
 @admin.register(MemberGroup)
 class MemberGroupAdmin(admin.ModelAdmin):
     form = MemberGroupForm
-    list_display = ("name", "stripe_price_id", "member_count")
+    list_display = ("name", "stripe_price_id", "price_column", "member_count")
     search_fields = ("name", "stripe_price_id")
+    readonly_fields = ("price_column", "price_checked_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MemberGroup]:
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
@@ -285,7 +403,15 @@ class MemberGroupAdmin(admin.ModelAdmin):
         if stripe_enabled():
             # The price only means something while payments run through Stripe.
             fields.append("stripe_price_id")
+            if obj is not None and obj.stripe_price_id:
+                fields += ["price_column", "price_checked_at"]
         return fields
+
+    @admin.display(description="price")
+    def price_column(self, obj: MemberGroup) -> str:
+        from payments.prices import describe_price
+
+        return describe_price(obj) or EMPTY
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj: MemberGroup) -> int:
@@ -381,6 +507,33 @@ def _read_summary(object_id: str) -> tuple[int, dict[str, Any] | None] | None:
     except Exception:  # Unavailable: the editor shows "—".
         logger.exception("No subscription summary for member %s", member.pk)
     return member.pk, summary
+
+
+def _read_invoices(object_id: str) -> tuple[int, tuple[list, str | None]] | None:
+    """``(member pk, (invoices, error))`` read from Stripe before the admin's transaction."""
+    try:
+        member = Member.objects.filter(pk=unquote(object_id)).first()
+    except (ValueError, ValidationError):
+        return None
+    if member is None or not member.stripe_customer_id or not stripe_enabled():
+        return None
+    from payments.services.admin_billing import latest_invoices
+
+    return member.pk, latest_invoices(member)
+
+
+def _stored_subscription(member: Member) -> dict | None:
+    """The subscription as stored from Stripe's events (no Stripe call), once per page."""
+    if not hasattr(member, "_admin_subscription"):
+        answer = None
+        try:
+            from payments.services.plans import subscription_answer
+
+            answer = subscription_answer(member)
+        except Exception:  # Unavailable: the editor shows "—".
+            logger.exception("No stored subscription for member %s", member.pk)
+        member._admin_subscription = answer
+    return member._admin_subscription
 
 
 def _subscription_summary(member: Member) -> dict[str, Any] | None:

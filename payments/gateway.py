@@ -235,9 +235,11 @@ def list_webhook_endpoints(*, config: StripeSettings | None = None) -> list[dict
 
 
 def retrieve_price(price_id: str, *, config: StripeSettings | None = None,
-                   member_id: int | None = None) -> dict:
+                   member_id: int | None = None, with_product: bool = False) -> dict:
+    """A price; ``with_product`` expands ``product`` into the product (for its name)."""
+    params = {"expand": ["product"]} if with_product else {}
     return _plain(_call("GET", "/v1/prices/{id}",
-                        lambda c: c.v1.prices.retrieve(price_id), config=config,
+                        lambda c: c.v1.prices.retrieve(price_id, params=params), config=config,
                         member_id=member_id))
 
 
@@ -279,6 +281,62 @@ def cancel_subscription(subscription_id: str, *, config: StripeSettings | None =
     return _plain(_call("DELETE", "/v1/subscriptions/{id}",
                         lambda c: c.v1.subscriptions.cancel(subscription_id), config=config,
                         member_id=member_id))
+
+
+def update_subscription(subscription_id: str, params: dict, *, idempotency_key: str,
+                        config: StripeSettings | None = None,
+                        member_id: int | None = None) -> dict:
+    """Change a subscription (price swap, cancellation schedule); a card decline is a 402."""
+    return _plain(_call(
+        "POST", "/v1/subscriptions/{id}",
+        lambda c: c.v1.subscriptions.update(subscription_id, params=params,
+                                            options={"idempotency_key": idempotency_key}),
+        config=config, member_id=member_id,
+    ))
+
+
+def list_invoices(customer_id: str, *, limit: int, config: StripeSettings | None = None,
+                  member_id: int | None = None) -> list[dict]:
+    """The customer's newest ``limit`` invoices, newest first (one page)."""
+    page = _call("GET", "/v1/invoices",
+                 lambda c: c.v1.invoices.list(params={"customer": customer_id, "limit": limit}),
+                 config=config, member_id=member_id)
+    return [_plain(item) for item in page.data]
+
+
+# --- Billing Portal ---------------------------------------------------------------
+
+def create_portal_session(
+    customer_id: str, *, return_url: str, idempotency_key: str,
+    config: StripeSettings | None = None, member_id: int | None = None,
+) -> dict:
+    params = {"customer": customer_id, "return_url": return_url}
+    return _plain(_call(
+        "POST", "/v1/billing_portal/sessions",
+        lambda c: c.v1.billing_portal.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key}),
+        config=config, member_id=member_id,
+    ))
+
+
+def update_portal_configuration(configuration_id: str, params: dict, *,
+                                config: StripeSettings | None = None) -> dict:
+    """What the configuration allows; the key is derived from what is set (same setting,
+    same answer)."""
+    key = _derived_key("portal-configuration", {"id": configuration_id, **params})
+    return _plain(_call("POST", "/v1/billing_portal/configurations/{id}",
+                        lambda c: c.v1.billing_portal.configurations.update(
+                            configuration_id, params=params, options={"idempotency_key": key}),
+                        config=config))
+
+
+def default_portal_configuration(*, config: StripeSettings | None = None) -> dict | None:
+    """The configuration a portal session uses when none is named (``is_default``)."""
+    page = _call("GET", "/v1/billing_portal/configurations",
+                 lambda c: c.v1.billing_portal.configurations.list(
+                     params={"is_default": True, "limit": 1}),
+                 config=config)
+    return _plain(page.data[0]) if page.data else None
 
 
 def list_subscriptions(customer_id: str, *, config: StripeSettings | None = None,

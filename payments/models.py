@@ -169,6 +169,11 @@ class SubscriptionState(models.Model):
     status = models.CharField(max_length=32, blank=True)
     price_ids = models.JSONField(default=list)
     current_period_end = models.DateTimeField(null=True, blank=True)
+    # The cancellation schedule and trial, as the member's ``subscription`` answer gives them.
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField("created at Stripe", null=True, blank=True)
     # Unix seconds of the newest event applied, and its id for tie detection.
     last_event_created = models.BigIntegerField(default=0)
     last_event_id = models.CharField(max_length=255, blank=True)
@@ -226,3 +231,46 @@ class CheckoutIntent(models.Model):
     @property
     def idempotency_key(self) -> str:
         return f"{self.key}-g{self.attempt}" if self.attempt else self.key
+
+
+class SubscriptionChange(models.Model):
+    """One change a member (or an administrator for them) asks of their subscription.
+
+    Recorded and committed before Stripe is asked; ``key`` is the idempotency key
+    of the one ``subscriptions.update`` it makes. The groups follow when Stripe's
+    ``customer.subscription.updated`` event arrives (docs/billing.md).
+    """
+
+    class Action(models.TextChoices):
+        CHANGE_PLAN = "change_plan", "Change plan"
+        CANCEL_AT_PERIOD_END = "cancel_at_period_end", "Cancel at period end"
+        RESUME = "resume", "Resume"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (Stripe asked, answer not recorded)"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscription_changes",
+    )
+    subscription_id = models.CharField(max_length=255)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    params = models.JSONField()
+    key = models.CharField("idempotency key", max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    # An administrator acting from the member editor; empty when the member did it.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "subscription change"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.subscription_id} ({self.status})"

@@ -1,4 +1,4 @@
-"""API operation handlers for Stripe v1: ``checkout`` and ``cancel_order``.
+"""API operation handlers for Stripe v1: ``checkout`` and ``cancel_order`` (see also self_service).
 
 Each takes an OperationContext and returns a dict; failures are ApiError in
 the envelope: 503 when the integration is off, 502 when Stripe fails, 400
@@ -82,6 +82,10 @@ def checkout(ctx: OperationContext) -> dict:
 
 
 def cancel_order(ctx: OperationContext) -> dict:
+    if (ctx.endpoint.parameters or {}).get("at_period_end"):
+        from .self_service import cancel_at_period_end
+
+        return cancel_at_period_end(ctx)
     with stripe_errors():
         gateway.ensure_configured()
         try:

@@ -11,11 +11,11 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 
-from members.models import MemberGroup
+from members.models import PRICE_DETAIL_FIELDS, MemberGroup
 
 from . import gateway
 from .models import WEBHOOK_EVENTS, StripeSettings
-from .prices import price_problem
+from .prices import price_details, price_problem
 
 ONE_TIME_MESSAGE = "One-time purchases are not supported: choose a recurring price."
 
@@ -61,7 +61,8 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
         results.append(CheckResult("warning", "No member group is linked to a Stripe price."))
     for group in groups:
         try:
-            price = gateway.retrieve_price(group.stripe_price_id, config=stripe_settings)
+            price = gateway.retrieve_price(group.stripe_price_id, config=stripe_settings,
+                                           with_product=True)
         except gateway.StripeInvalidRequest as exc:
             message = (f"Group {group.name}: price {group.stripe_price_id} does not exist."
                        if exc.is_missing else f"Group {group.name}: {exc.message}")
@@ -77,11 +78,64 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
                 f"Group {group.name}: price {group.stripe_price_id} "
                 f"{SETUP_PROBLEM_TEXT[problem]}."))
         else:
+            _store_price_details(group, price)
             results.append(CheckResult(
                 "success",
                 f"Group {group.name}: price {group.stripe_price_id} is active and recurring.",
             ))
+    portal = portal_check(stripe_settings)
+    if portal is not None:
+        results.append(portal)
     return results
+
+
+def plan_change_prices() -> dict[str, list[str]]:
+    """``{price: [endpoint URL paths]}`` of the enabled change_plan endpoints' products."""
+    from kuroco_billing.rcms_api.models import Endpoint
+
+    offered: dict[str, list[str]] = {}
+    for endpoint in Endpoint.objects.filter(operation="change_plan", enabled=True,
+                                            api__enabled=True).select_related("api"):
+        for price in (endpoint.parameters or {}).get("products_list") or []:
+            offered.setdefault(str(price), []).append(endpoint.url_path)
+    return offered
+
+
+def portal_check(stripe_settings: StripeSettings) -> CheckResult | None:
+    """Whether the default Billing Portal configuration allows the plans change_plan offers.
+
+    None when no change_plan endpoint offers any. A price the portal does not allow
+    still works through change_plan; only the portal's own Switch plan leaves it out.
+    """
+    offered = plan_change_prices()
+    if not offered:
+        return None
+    try:
+        portal = gateway.default_portal_configuration(config=stripe_settings)
+    except gateway.StripeError as exc:
+        return CheckResult("error", f"The Billing Portal configuration could not be read: "
+                                    f"{exc.message}")
+    if portal is None:
+        return CheckResult("error", "Stripe has no default Billing Portal configuration.")
+    update = (portal.get("features") or {}).get("subscription_update") or {}
+    allowed = {str(price) for product in (update.get("products") or [])
+               for price in (product.get("prices") or [])} if update.get("enabled") else set()
+    missing = [price for price in offered if price not in allowed]  # in the endpoints' order
+    if missing:
+        where = sorted({path for price in missing for path in offered[price]})
+        return CheckResult(
+            "warning",
+            f"The Billing Portal ({portal.get('id')}) does not let members switch to "
+            f"{', '.join(missing)}, offered by {', '.join(where)}: allow these products "
+            "in the portal's plan switching (Stripe: Settings → Billing → Customer portal).",
+        )
+    return CheckResult("success", f"The Billing Portal ({portal.get('id')}) allows switching "
+                                  "between the plans change_plan offers.")
+
+
+def _store_price_details(group: MemberGroup, price: dict) -> None:
+    group.set_price_details(price_details(price))
+    group.save(update_fields=PRICE_DETAIL_FIELDS)
 
 
 def _webhook_check(endpoints: list[dict], webhook_url: str) -> CheckResult:
@@ -108,6 +162,8 @@ class PriceVerdict:
 
     error: ValidationError | None = None
     warning: str | None = None
+    # For a price that passed: what the group stores about it (prices.price_details).
+    details: dict | None = None
 
 
 def check_group_price(price_id: str) -> PriceVerdict:
@@ -116,7 +172,7 @@ def check_group_price(price_id: str) -> PriceVerdict:
     if not config.secret_key:
         return PriceVerdict(warning="Stripe is not configured, so the price could not be checked.")
     try:
-        price = gateway.retrieve_price(price_id, config=config)
+        price = gateway.retrieve_price(price_id, config=config, with_product=True)
     except gateway.StripeInvalidRequest as exc:
         if exc.is_missing:
             return PriceVerdict(ValidationError(f"No such price in Stripe: {price_id}.",
@@ -130,7 +186,7 @@ def check_group_price(price_id: str) -> PriceVerdict:
                                             code="inactive"))
     if problem == "one_time":
         return PriceVerdict(ValidationError(ONE_TIME_MESSAGE, code="one_time"))
-    return PriceVerdict()
+    return PriceVerdict(details=price_details(price))
 
 
 def validate_group_price(price_id: str) -> str | None:

@@ -16,6 +16,9 @@ TOKEN_API_ID = 2
 LOCAL_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
 
 CHECKOUT_PATH = "stripe/checkout"
+PORTAL_PATH = "stripe/portal"
+PLANS_PATH = "stripe/plans"
+CHANGE_PLAN_PATH = "stripe/change_plan"
 CHECKOUT_RETURN_URLS = {
     "return_url": "{site}/demo/?checkout=success",
     "return_err_url": "{site}/demo/?checkout=cancel",
@@ -30,7 +33,18 @@ SHARED_ENDPOINTS = [
     # Its products come from the Stripe step, or from the person following the tutorial.
     (CHECKOUT_PATH, "checkout", CHECKOUT_RETURN_URLS),
     ("stripe/cancel", "cancel_order", {}),
+    # Beyond Kuroco: the member manages the subscription (docs/api.md). The plans and
+    # change_plan products come from the Stripe step, like the checkout's.
+    ("stripe/cancel_at_period_end", "cancel_order", {"at_period_end": True}),
+    ("stripe/resume", "resume", {}),
+    (PORTAL_PATH, "portal", {"return_url": "{site}/demo/"}),
+    (PLANS_PATH, "plans", {}),
+    (CHANGE_PLAN_PATH, "change_plan", {}),
+    ("stripe/subscription", "subscription", {}),
+    ("stripe/invoices", "invoices", {}),
 ]
+# The endpoints that offer the demo's plans (products set by the Stripe step).
+PLAN_PATHS = (PLANS_PATH, CHANGE_PLAN_PATH)
 TOKEN_ENDPOINTS = [*SHARED_ENDPOINTS, ("token", "token", {})]
 
 

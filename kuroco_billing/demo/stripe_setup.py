@@ -13,9 +13,10 @@ from kuroco_billing.rcms_api.models import Api
 from members.models import MemberGroup
 from payments import gateway
 from payments.models import WEBHOOK_EVENTS, StripeSettings
+from payments.prices import price_details
 
 from .accounts import PLANS
-from .apis import CHECKOUT_PATH, CHECKOUT_RETURN_URLS, resolved
+from .apis import CHECKOUT_PATH, CHECKOUT_RETURN_URLS, PLAN_PATHS, resolved
 from .output import SeedOutput
 from .site import webhook_url
 
@@ -50,6 +51,9 @@ def seed_stripe(out: SeedOutput, groups: dict[str, MemberGroup], apis: list[Api]
     config.secret_key, config.publishable_key = stripe_keys(config)
     # Nothing is saved until every Stripe call has gone through.
     prices = ensure_prices(out, config)
+    details = {key: gateway.retrieve_price(price_id, config=config, with_product=True)
+               for key, price_id in prices.items()}
+    allow_plan_switching(out, config, list(details.values()))
     ensure_webhook_endpoint(out, config, keep_secret=previous_key == config.secret_key)
 
     with transaction.atomic():
@@ -57,7 +61,8 @@ def seed_stripe(out: SeedOutput, groups: dict[str, MemberGroup], apis: list[Api]
         config.save()
         for lookup_key, group in groups.items():
             group.stripe_price_id = prices[lookup_key]
-            group.save(update_fields=["stripe_price_id"])
+            group.set_price_details(price_details(details[lookup_key]))
+            group.save()
             out.line(f"Group {group.name!r} ← price {prices[lookup_key]}")
         basic = prices[PLANS[0].lookup_key]
         for api in apis:
@@ -69,6 +74,12 @@ def seed_stripe(out: SeedOutput, groups: dict[str, MemberGroup], apis: list[Api]
             }
             endpoint.save(update_fields=["parameters"])
             out.line(f"{endpoint.url_path} → checkout for {basic}")
+            offered = [prices[plan.lookup_key] for plan in PLANS]
+            for path in PLAN_PATHS:
+                endpoint = api.endpoints.get(path=path)
+                endpoint.parameters = {**endpoint.parameters, "products_list": offered}
+                endpoint.save(update_fields=["parameters"])
+                out.line(f"{endpoint.url_path} → {', '.join(offered)}")
     secret = "stored" if config.webhook_secret else "NOT set"
     out.line(f"Stripe settings: enabled, {config.mode_label} keys, webhook secret {secret}.")
 
@@ -96,6 +107,24 @@ def ensure_prices(out: SeedOutput, config: StripeSettings) -> dict[str, str]:
             f"/{INTERVAL})", created,
         )
     return found
+
+
+def allow_plan_switching(out: SeedOutput, config: StripeSettings, prices: list[dict]) -> None:
+    """The default Billing Portal configuration lets members switch between the plans."""
+    portal = gateway.default_portal_configuration(config=config)
+    if portal is None:
+        out.warn("Stripe has no default Billing Portal configuration: plan switching in "
+                 "the portal is left off.")
+        return
+    products: dict[str, list[str]] = {}
+    for price in prices:
+        products.setdefault(price["product"]["id"], []).append(price["id"])
+    gateway.update_portal_configuration(portal["id"], {"features": {"subscription_update": {
+        "enabled": True, "default_allowed_updates": ["price"],
+        "proration_behavior": "create_prorations",
+        "products": [{"product": product, "prices": ids} for product, ids in products.items()],
+    }}}, config=config)
+    out.line(f"Billing Portal {portal['id']}: members may switch between the plans")
 
 
 def ensure_webhook_endpoint(out: SeedOutput, config: StripeSettings, *,

@@ -155,10 +155,34 @@ class EndpointAdmin(admin.ModelAdmin):
         ("Rate limit", {"fields": ("rate_limit_count", "rate_limit_period"),
                         "description": "At most this many requests per period; 0 = no limit."}),
         (
+            "Products and return URL",
+            {
+                "classes": ("operation-settings", "operation-checkout", "operation-portal",
+                            "operation-plans", "operation-change_plan"),
+                "fields": ("products_list", "return_url"),
+                "description": "Products: checkout, plans and plan change. Return URL: "
+                               "checkout and portal.",
+            },
+        ),
+        (
             "Checkout settings",
             {
                 "classes": ("operation-settings", "operation-checkout"),
-                "fields": ("products_list", "return_url", "return_err_url", "trial_period_days"),
+                "fields": ("return_err_url", "trial_period_days"),
+            },
+        ),
+        (
+            "Plan change settings",
+            {
+                "classes": ("operation-settings", "operation-change_plan"),
+                "fields": ("proration_behavior",),
+            },
+        ),
+        (
+            "Cancel settings",
+            {
+                "classes": ("operation-settings", "operation-cancel_order"),
+                "fields": ("at_period_end",),
             },
         ),
         (

@@ -19,6 +19,10 @@ from .models import Api, Endpoint
 
 CHECKOUT = "checkout"
 TOKEN = "token"
+PORTAL = "portal"
+PLANS = "plans"
+CHANGE_PLAN = "change_plan"
+CANCEL_ORDER = "cancel_order"
 
 PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 PRICE_ID_RE = re.compile(r"^price_[A-Za-z0-9]+$")
@@ -34,7 +38,23 @@ OPERATION_CHOICES = [
 PARAMETER_FIELDS: dict[str, tuple[str, ...]] = {
     CHECKOUT: ("products_list", "return_url", "return_err_url", "trial_period_days"),
     TOKEN: ("access_token_lifetime", "refresh_token_lifetime"),
+    PORTAL: ("return_url",),
+    PLANS: ("products_list",),
+    CHANGE_PLAN: ("products_list", "proration_behavior"),
+    CANCEL_ORDER: ("at_period_end",),
 }
+# Operations that cannot work before their settings are entered on the endpoint's page.
+NEEDS_SETTINGS = {
+    CHECKOUT: "its products and return URLs",
+    PORTAL: "its return URL",
+    PLANS: "its products",
+    CHANGE_PLAN: "its products",
+}
+PRORATION_CHOICES = [
+    ("create_prorations", "Create prorations (charged at the next renewal)"),
+    ("always_invoice", "Always invoice (charge the difference at once)"),
+    ("none", "None (the new price applies from the next renewal)"),
+]
 ALL_PARAMETER_FIELDS = tuple(name for names in PARAMETER_FIELDS.values() for name in names)
 
 absolute_http_url = URLValidator(
@@ -152,7 +172,8 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
     return_url = forms.CharField(
         label="Return URL",
         required=False,
-        help_text="Where Stripe sends the member after paying: an absolute http(s) URL.",
+        help_text="Checkout: where Stripe sends the member after paying. Portal: where its "
+                  "Return link goes. An absolute http(s) URL.",
     )
     return_err_url = forms.CharField(
         label="Return URL on cancel or error",
@@ -164,6 +185,19 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
     )
     trial_period_days = forms.IntegerField(
         label="Trial period (days)", required=False, min_value=1
+    )
+    proration_behavior = forms.ChoiceField(
+        label="Proration behaviour",
+        choices=PRORATION_CHOICES,
+        required=False,
+        help_text="Plan changes: how the rest of the period is charged. Default: create "
+                  "prorations. With “always invoice” a failed payment leaves the plan unchanged.",
+    )
+    at_period_end = forms.BooleanField(
+        label="At period end",
+        required=False,
+        help_text="Cancel: schedule the cancellation for the end of the paid period (the "
+                  "member keeps the groups until then) instead of cancelling at once.",
     )
     access_token_lifetime = forms.IntegerField(
         label="Access token lifetime (seconds)", required=False, min_value=1
@@ -221,12 +255,20 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
         self.check_route(cleaned.get("api"))
         operation = cleaned.get("operation")
         if operation == CHECKOUT:
-            self._check_checkout(cleaned)
+            self._check_return_url(cleaned, "A checkout endpoint needs this URL.")
+            self._check_products(cleaned)
+        elif operation == PORTAL:
+            self._check_return_url(cleaned, "A portal endpoint needs the URL the portal's "
+                                            "Return link goes back to.")
+        elif operation in (PLANS, CHANGE_PLAN):
+            self._check_products(cleaned)
         return cleaned
 
-    def _check_checkout(self, cleaned: dict) -> None:
+    def _check_return_url(self, cleaned: dict, message: str) -> None:
         if "return_url" not in self.errors and not cleaned.get("return_url"):
-            self.add_error("return_url", "A checkout endpoint needs this URL.")
+            self.add_error("return_url", message)
+
+    def _check_products(self, cleaned: dict) -> None:
         if "products_list" in self.errors:
             return
         products = cleaned.get("products_list") or []
@@ -257,7 +299,7 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
         parameters = {}
         for name in PARAMETER_FIELDS.get(self.cleaned_data.get("operation"), ()):
             value = self.cleaned_data.get(name)
-            if value not in (None, "", []):
+            if value not in (None, "", [], False):
                 parameters[name] = value
         return parameters
 
@@ -276,16 +318,18 @@ class EndpointInlineForm(EndpointRouteMixin, forms.ModelForm):
         # Only a row becoming a checkout here is refused: an existing checkout
         # endpoint is configured (and checked) on its own page, and must not
         # stop the API's other settings from being saved meanwhile.
-        becomes_checkout = self.instance.pk is None or "operation" in self.changed_data
+        becomes_new = self.instance.pk is None or "operation" in self.changed_data
+        operation = cleaned.get("operation")
         if (
-            becomes_checkout
-            and cleaned.get("operation") == CHECKOUT
-            and not (self.instance.parameters or {}).get("products_list")
+            becomes_new
+            and operation in NEEDS_SETTINGS
+            and not (self.instance.parameters or {}).get(
+                "products_list" if operation != PORTAL else "return_url")
         ):
             self.add_error(
                 "operation",
-                "A checkout endpoint needs its products and return URLs: add it with "
-                "“Add endpoint” on the Endpoints page, where its checkout settings are.",
+                f"A {operation} endpoint needs {NEEDS_SETTINGS[operation]}: add it with "
+                "“Add endpoint” on the Endpoints page, where its settings are.",
             )
         return cleaned
 

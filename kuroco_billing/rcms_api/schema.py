@@ -62,6 +62,7 @@ ERROR_RESPONSES = {
     403: "Cross-site request refused (cookie APIs) or origin not allowed.",
     404: "Unknown or disabled API or endpoint.",
     405: "Wrong HTTP method.",
+    402: "The payment failed (code payment_failed); nothing was changed.",
     409: "Conflicts with the current state (e.g. already subscribed, nothing to cancel).",
     413: "Request body too large.",
     422: "The endpoint's configuration cannot be sold (e.g. a one-time or inactive price).",

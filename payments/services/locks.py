@@ -114,6 +114,7 @@ def save_state(state: SubscriptionState) -> None:
         return
     state.save(update_fields=[
         "customer_id", "member", "status", "price_ids", "current_period_end",
+        "cancel_at_period_end", "cancel_at", "trial_end", "created",
         "last_event_created", "last_event_id", "fetched_at", "deleted", "updated_at",
     ])
 

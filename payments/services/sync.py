@@ -76,6 +76,10 @@ def current_period_end_of(subscription: dict) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
 
+def _moment(value) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
 def grants_access(subscription: dict) -> bool:
     return subscription.get("status") in GRANTING_STATUSES
 
@@ -127,6 +131,12 @@ def record_snapshot(
     if "items" in subscription:
         state.price_ids = price_ids_of(subscription)
         state.current_period_end = current_period_end_of(subscription)
+    if "cancel_at_period_end" in subscription or "cancel_at" in subscription:
+        state.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
+        state.cancel_at = _moment(subscription.get("cancel_at"))
+    if "trial_end" in subscription:
+        state.trial_end = _moment(subscription.get("trial_end"))
+    state.created = _moment(subscription.get("created")) or state.created
     state.deleted = state.deleted or deleted
 
 

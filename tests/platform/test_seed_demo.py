@@ -15,6 +15,11 @@ from payments.models import WEBHOOK_EVENTS, StripeSettings
 
 SITE = "http://127.0.0.1:8000"
 WEBHOOK_URL = f"{SITE}/direct/stripe/webhook/"
+SELF_SERVICE = {
+    "stripe/cancel_at_period_end": "cancel_order", "stripe/resume": "resume",
+    "stripe/portal": "portal", "stripe/plans": "plans", "stripe/change_plan": "change_plan",
+    "stripe/subscription": "subscription", "stripe/invoices": "invoices",
+}
 LOOKUP_KEYS = ["kuroco_demo_basic", "kuroco_demo_premium"]
 
 
@@ -83,7 +88,7 @@ def test_seed_creates_accounts_groups_and_both_apis(no_stripe):
     assert {"http://127.0.0.1:8000", "http://localhost:8000"} <= set(cookie_api.allowed_origins)
     assert endpoint_map(cookie_api) == {
         "login": "login_challenge", "logout": "logout", "profile": "profile",
-        "stripe/checkout": "checkout", "stripe/cancel": "cancel_order",
+        "stripe/checkout": "checkout", "stripe/cancel": "cancel_order", **SELF_SERVICE,
     }
     assert token_api.security == "dynamic_token"
     assert endpoint_map(token_api) == {**endpoint_map(cookie_api), "token": "token"}
@@ -96,7 +101,7 @@ def test_seed_twice_leaves_the_same_state(no_stripe):
     first = counts()
     password_hash = Member.objects.get(email="admin@example.com").password
     out, _ = seed()
-    assert counts() == first == {"members": 2, "groups": 2, "apis": 2, "endpoints": 11}
+    assert counts() == first == {"members": 2, "groups": 2, "apis": 2, "endpoints": 25}
     # An unchanged password is not re-hashed.
     assert Member.objects.get(email="admin@example.com").password == password_hash
     assert "created" not in out
@@ -168,6 +173,19 @@ def test_seed_with_the_emulator_sets_up_stripe_once(emulated_stripe, stripe_clie
         assert parameters["products_list"] == [by_key["kuroco_demo_basic"]]
         assert parameters["return_url"] == f"{SITE}/demo/?checkout=success"
         assert parameters["return_err_url"] == f"{SITE}/demo/?checkout=cancel"
+        for path in ("stripe/plans", "stripe/change_plan"):
+            assert Endpoint.objects.get(api_id=api_id, path=path).parameters == {
+                "products_list": [by_key["kuroco_demo_basic"], by_key["kuroco_demo_premium"]]}
+        assert Endpoint.objects.get(api_id=api_id, path="stripe/portal").parameters == {
+            "return_url": f"{SITE}/demo/"}
+        assert Endpoint.objects.get(api_id=api_id, path="stripe/cancel_at_period_end"
+                                    ).parameters == {"at_period_end": True}
+    basic = MemberGroup.objects.get(name="Basic members")
+    assert (basic.price_product_name, basic.price_unit_amount, basic.price_interval) == (
+        "Basic", 1000, "month")
+    [portal] = stripe_client.v1.billing_portal.configurations.list(
+        params={"is_default": True}).data
+    assert portal.features.subscription_update.enabled
     assert "created" not in out
     # The webhook secret is stored, never printed.
     assert config.webhook_secret not in out
@@ -201,7 +219,7 @@ def test_seed_without_a_reachable_emulator_warns_and_seeds_the_rest(settings):
 
     assert "WARNING: Stripe part skipped" in err
     assert "could not be reached" in err
-    assert counts() == {"members": 2, "groups": 2, "apis": 2, "endpoints": 11}
+    assert counts() == {"members": 2, "groups": 2, "apis": 2, "endpoints": 25}
     assert not StripeSettings.load().enabled
     assert not MemberGroup.objects.exclude(stripe_price_id=None).exists()
 
@@ -217,7 +235,7 @@ def test_tutorial_seeds_accounts_and_apis_and_leaves_stripe_to_the_person(
     assert Member.objects.get(email="member@example.com").check_password("member-pass-123")
     assert endpoint_map(Api.objects.get(pk=1)) == {
         "login": "login_challenge", "logout": "logout", "profile": "profile",
-        "stripe/checkout": "checkout", "stripe/cancel": "cancel_order",
+        "stripe/checkout": "checkout", "stripe/cancel": "cancel_order", **SELF_SERVICE,
     }
     assert "token" in endpoint_map(Api.objects.get(pk=2))
     # The groups wait for the price the person creates in the dashboard.

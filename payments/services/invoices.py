@@ -1,0 +1,23 @@
+"""The member's invoices, newest first, as Stripe has them."""
+
+from __future__ import annotations
+
+from members.models import Member
+
+from .. import gateway
+
+DEFAULT_LIMIT = 12
+MAX_LIMIT = 24
+FIELDS = ("id", "number", "status", "amount_due", "amount_paid", "currency", "created",
+          "period_start", "period_end", "hosted_invoice_url", "invoice_pdf")
+
+
+def member_invoices(member: Member, limit: int = DEFAULT_LIMIT) -> list[dict]:
+    """Only the member's own customer's; none before they have one."""
+    customer_id = Member.objects.filter(pk=member.pk).values_list(
+        "stripe_customer_id", flat=True).first()
+    if not customer_id:
+        return []
+    invoices = gateway.list_invoices(customer_id, limit=max(1, min(limit, MAX_LIMIT)),
+                                     member_id=member.pk)
+    return [{name: invoice.get(name) for name in FIELDS} for invoice in invoices]

@@ -1,0 +1,64 @@
+"""The setup check verifies that the Billing Portal allows the plans change_plan offers."""
+
+import pytest
+
+from kuroco_billing.rcms_api.models import Api, Endpoint
+from members.models import MemberGroup
+from payments.models import StripeSettings
+from payments.setup_checks import check_setup, portal_check
+
+WEBHOOK_URL = "http://testserver/direct/stripe/webhook/"
+
+
+@pytest.fixture
+def config(emulator, settings, db):
+    settings.STRIPE_API_BASE = emulator.url
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    stored = StripeSettings.load()
+    stored.enabled = True
+    stored.publishable_key = emulator.publishable_key
+    stored.secret_key = emulator.secret_key
+    stored.webhook_secret = "whsec_stored1"
+    stored.save()
+    return stored
+
+
+def monthly(stripe_client, name, amount):
+    product = stripe_client.v1.products.create(params={"name": name})
+    return stripe_client.v1.prices.create(params={
+        "product": product.id, "unit_amount": amount, "currency": "jpy",
+        "recurring": {"interval": "month"}})
+
+
+def test_no_change_plan_endpoint_means_no_portal_check(config):
+    assert portal_check(config) is None
+
+
+def test_prices_the_portal_does_not_allow_are_named(config, stripe_client):
+    gold, silver = monthly(stripe_client, "Gold", 1000), monthly(stripe_client, "Silver", 500)
+    for name, price in (("Gold", gold), ("Silver", silver)):
+        MemberGroup.objects.create(name=name, stripe_price_id=price.id)
+    api = Api.objects.create(title="Site", security="cookie")
+    Endpoint.objects.create(api=api, path="stripe/change_plan", operation="change_plan",
+                            parameters={"products_list": [gold.id, silver.id]})
+
+    result = portal_check(config)
+    assert result.level == "warning"
+    assert f"{gold.id}, {silver.id}" in result.message
+    assert f"/rcms-api/{api.pk}/stripe/change_plan" in result.message
+    assert result in check_setup(config, WEBHOOK_URL)
+
+    [default] = stripe_client.v1.billing_portal.configurations.list(
+        params={"is_default": True}).data
+    stripe_client.v1.billing_portal.configurations.update(default.id, params={"features": {
+        "subscription_update": {"enabled": True, "default_allowed_updates": ["price"],
+                                "products": [{"product": gold.product, "prices": [gold.id]}]}}})
+    partly = portal_check(config)
+    assert partly.level == "warning" and silver.id in partly.message and gold.id not in (
+        partly.message)
+
+    stripe_client.v1.billing_portal.configurations.update(default.id, params={"features": {
+        "subscription_update": {"products": [
+            {"product": gold.product, "prices": [gold.id]},
+            {"product": silver.product, "prices": [silver.id]}]}}})
+    assert portal_check(config).level == "success"
