@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 
 
@@ -106,6 +108,22 @@ class ChangePlanRequest(_RefusesFields):
                         "payment_behavior": ENDPOINT_SETTING,
                         "products_list": ENDPOINT_SETTING, "items": ENDPOINT_SETTING,
                         "subscription_id": _NOT_YOURS, "customer": _NOT_YOURS}
+
+    @classmethod
+    def for_endpoint(cls, endpoint) -> type[ChangePlanRequest]:
+        """The document lists exactly the prices this endpoint offers."""
+        from .services.plan_change import offered_prices
+
+        offered = offered_prices(endpoint.parameters or {})
+        if not offered:
+            return cls  # nothing offered: any price is answered "not offered"
+
+        class Offered(cls):
+            price_id = serializers.RegexField(
+                "^(?:{})$".format("|".join(map(re.escape, offered))), max_length=255,
+                help_text="A price the endpoint offers (see plans).")
+
+        return Offered
 
 
 class ChangePlanResponse(_Envelope):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.http import HttpRequest
 from django.urls import path as url_path
 from django.utils.module_loading import import_string
@@ -113,6 +114,8 @@ NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 _ATOM = r"[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _TLD = r"(?:[A-Za-z][A-Za-z-]{0,61}[A-Za-z]|xn--[A-Za-z0-9]{1,59})"
+# Django refuses an address over 320 characters (RFC 3696).
+EMAIL_MAX_LENGTH = 320
 EMAIL = rf"^\s*{_ATOM}(?:\.{_ATOM})*@(?:localhost|{_LABEL}(?:\.{_LABEL})*\.{_TLD})\s*$"
 
 
@@ -125,9 +128,19 @@ def text_rules(field: serializers.CharField, schema: dict) -> dict:
         rules["minLength"] = max(schema.get("minLength", 0), 1)
     if isinstance(field, serializers.EmailField):
         rules["pattern"] = EMAIL
+        rules["maxLength"] = min(schema.get("maxLength", EMAIL_MAX_LENGTH), EMAIL_MAX_LENGTH)
+    elif isinstance(field, serializers.RegexField):
+        rules["pattern"] = regex_pattern(field)
     elif "pattern" not in schema:
         rules["pattern"] = NOT_BLANK if field.trim_whitespace and not field.allow_blank else NO_NUL
     return rules
+
+
+def regex_pattern(field: serializers.RegexField) -> str:
+    """The field's own regular expression, around the whitespace DRF trims first."""
+    regex = next(v.regex.pattern for v in field.validators if isinstance(v, RegexValidator))
+    inner = regex.removeprefix("^").removesuffix("$")
+    return rf"^\s*(?:{inner})\s*$" if field.trim_whitespace else f"^(?:{inner})$"
 
 
 def body_rules(serializer) -> dict:

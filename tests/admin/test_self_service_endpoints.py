@@ -111,4 +111,22 @@ def test_openapi_documents_the_new_operations(client, cookie_api, priced_groups)
     assert "get" in paths[f"/rcms-api/{cookie_api.pk}/stripe/invoices"]
     assert "get" in paths[f"/rcms-api/{cookie_api.pk}/stripe/subscription"]
     schemas = document["components"]["schemas"]
-    assert "price_id" in schemas["ChangePlanRequest"]["properties"]
+    # Each change_plan endpoint has its own component, listing the prices it offers.
+    change_plan = [body for name, body in schemas.items() if name.startswith("ChangePlanRequest")]
+    assert change_plan and all("price_id" in body["properties"] for body in change_plan)
+
+
+def test_openapi_allows_exactly_the_prices_the_change_plan_endpoint_offers(client, cookie_api):
+    import re
+
+    Endpoint.objects.create(api=cookie_api, path="stripe/change_plan", operation="change_plan",
+                            parameters={"products_list": ["price_Basic1", "price_Gold1"]})
+
+    document = client.get(f"/rcms-api/{cookie_api.pk}/openapi.json").json()
+
+    body = next(body for name, body in document["components"]["schemas"].items()
+                if name.startswith("ChangePlanRequest"))
+    pattern = re.compile(body["properties"]["price_id"]["pattern"])
+    assert pattern.search("price_Basic1") and pattern.search("price_Gold1")
+    assert not pattern.search("price_Other1")
+    assert not pattern.search("price_Basic1x")
