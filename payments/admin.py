@@ -19,6 +19,7 @@ from .forms import SECRET_FIELDS, StripeSettingsForm, secret_status
 from .models import (
     WEBHOOK_EVENTS,
     CheckoutIntent,
+    RefusedDelivery,
     StripeSettings,
     SubscriptionState,
     WebhookEvent,
@@ -308,3 +309,14 @@ class CheckoutIntentAdmin(ReadOnlyAdmin):
     search_fields = ("member__email", "session_id", "key")
     list_select_related = ("member",)
     exclude = ("url",)
+
+
+@admin.register(RefusedDelivery)
+class RefusedDeliveryAdmin(ReadOnlyAdmin):
+    """Deliveries the webhook refused, counted per minute, reason and client address."""
+
+    list_display = ("minute", "reason", "client_address", "count", "event_id", "last_at")
+    list_filter = ("reason",)
+    search_fields = ("client_address", "event_id", "reason")
+    date_hierarchy = "minute"
+    fields = ("minute", "reason", "client_address", "count", "first_at", "last_at", "event_id")
