@@ -269,8 +269,9 @@ class MemberAdmin(UserAdmin):
 @admin.register(MemberGroup)
 class MemberGroupAdmin(admin.ModelAdmin):
     form = MemberGroupForm
-    list_display = ("name", "stripe_price_id", "member_count")
+    list_display = ("name", "stripe_price_id", "price_column", "member_count")
     search_fields = ("name", "stripe_price_id")
+    readonly_fields = ("price_column", "price_checked_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MemberGroup]:
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
@@ -280,7 +281,15 @@ class MemberGroupAdmin(admin.ModelAdmin):
         if stripe_enabled():
             # The price only means something while payments run through Stripe.
             fields.append("stripe_price_id")
+            if obj is not None and obj.stripe_price_id:
+                fields += ["price_column", "price_checked_at"]
         return fields
+
+    @admin.display(description="price")
+    def price_column(self, obj: MemberGroup) -> str:
+        from payments.prices import describe_price
+
+        return describe_price(obj) or EMPTY
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj: MemberGroup) -> int:

@@ -70,6 +70,8 @@ class MemberGroupForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # Shown to the administrator after saving, e.g. "Stripe could not be reached".
         self.stripe_warning: str | None = None
+        # What Stripe said about a newly set price (product, amount, interval).
+        self.price_details: dict | None = None
 
     def clean_stripe_price_id(self) -> str | None:
         price_id = self.cleaned_data.get("stripe_price_id") or None
@@ -81,9 +83,16 @@ class MemberGroupForm(forms.ModelForm):
             # The model's unique check reports it; no need to ask Stripe.
             return price_id
         if stripe_enabled():
-            self.stripe_warning = _validate_price_with_stripe(
-                price_id, self.price_verdicts.get(price_id))
+            verdict = self.price_verdicts.get(price_id)
+            self.stripe_warning = _validate_price_with_stripe(price_id, verdict)
+            self.price_details = getattr(verdict, "details", None)
         return price_id
+
+    def save(self, commit: bool = True) -> MemberGroup:
+        if "stripe_price_id" in self.changed_data:
+            # A new price's details, or none: never the old price's.
+            self.instance.set_price_details(self.price_details)
+        return super().save(commit=commit)
 
 
 def stripe_enabled() -> bool:

@@ -92,6 +92,19 @@ class Member(AbstractBaseUser, PermissionsMixin):
         return self.name or self.email
 
 
+class PriceInterval(models.TextChoices):
+    DAY = "day", "day"
+    WEEK = "week", "week"
+    MONTH = "month", "month"
+    YEAR = "year", "year"
+
+
+PRICE_DETAIL_FIELDS = (
+    "price_product_name", "price_unit_amount", "price_currency", "price_interval",
+    "price_interval_count", "price_checked_at",
+)
+
+
 class MemberGroup(models.Model):
     """A group of members; one carrying a Stripe price is granted by paying for it."""
 
@@ -106,6 +119,19 @@ class MemberGroup(models.Model):
         validators=[stripe_price_id_validator],
         help_text="Members paying for this recurring price join the group.",
     )
+    # What Stripe said about the price when it was last checked (the admin's price
+    # check, the setup check): shown in the admin and answered by the plan operations
+    # without asking Stripe again.
+    price_product_name = models.CharField("product", max_length=255, blank=True)
+    price_unit_amount = models.PositiveBigIntegerField(
+        "amount", null=True, blank=True,
+        help_text="In the currency's smallest unit (cents; yen), as Stripe gives it.")
+    price_currency = models.CharField("currency", max_length=3, blank=True)
+    price_interval = models.CharField(
+        "billing interval", max_length=5, blank=True, choices=PriceInterval.choices)
+    price_interval_count = models.PositiveSmallIntegerField(
+        "intervals per period", null=True, blank=True)
+    price_checked_at = models.DateTimeField("price checked at", null=True, blank=True)
 
     class Meta:
         verbose_name = "member group"
@@ -118,6 +144,14 @@ class MemberGroup(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.stripe_price_id = self.stripe_price_id or None
         super().save(*args, **kwargs)
+
+    def set_price_details(self, details: dict | None) -> None:
+        """Store what Stripe said about the price (see ``payments.prices.price_details``)."""
+        details = details or {}
+        for name in PRICE_DETAIL_FIELDS:
+            default = "" if name in ("price_product_name", "price_currency",
+                                     "price_interval") else None
+            setattr(self, name, details.get(name, default))
 
 
 class Membership(models.Model):

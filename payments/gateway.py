@@ -235,9 +235,11 @@ def list_webhook_endpoints(*, config: StripeSettings | None = None) -> list[dict
 
 
 def retrieve_price(price_id: str, *, config: StripeSettings | None = None,
-                   member_id: int | None = None) -> dict:
+                   member_id: int | None = None, with_product: bool = False) -> dict:
+    """A price; ``with_product`` expands ``product`` into the product (for its name)."""
+    params = {"expand": ["product"]} if with_product else {}
     return _plain(_call("GET", "/v1/prices/{id}",
-                        lambda c: c.v1.prices.retrieve(price_id), config=config,
+                        lambda c: c.v1.prices.retrieve(price_id, params=params), config=config,
                         member_id=member_id))
 
 

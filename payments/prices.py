@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from django.utils import timezone
+
 from members.models import MemberGroup
 
 PriceProblem = Literal["inactive", "one_time"]
@@ -25,3 +27,53 @@ def unlinked_prices(price_ids: Iterable[str]) -> list[str]:
     linked = set(MemberGroup.objects.filter(stripe_price_id__in=wanted)
                  .values_list("stripe_price_id", flat=True))
     return sorted(wanted - linked)
+
+
+# Currencies Stripe counts in whole units (no cents): their amounts are not divided.
+ZERO_DECIMAL_CURRENCIES = frozenset({
+    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
+    "vuv", "xaf", "xof", "xpf",
+})
+
+
+def price_details(price: dict) -> dict:
+    """The fields a member group stores about its price, from a Stripe price object.
+
+    ``product`` is the product's name when the price came with ``expand[]=product``.
+    """
+    recurring = price.get("recurring") or {}
+    product = price.get("product")
+    return {
+        "price_product_name": (product.get("name") or "") if isinstance(product, dict) else "",
+        "price_unit_amount": price.get("unit_amount"),
+        "price_currency": (price.get("currency") or "")[:3],
+        "price_interval": recurring.get("interval") or "",
+        "price_interval_count": recurring.get("interval_count") or (1 if recurring else None),
+        "price_checked_at": timezone.now(),
+    }
+
+
+def format_amount(amount: int | None, currency: str) -> str:
+    """``1,000 JPY``, ``12.50 USD``: Stripe's smallest unit shown as people read it."""
+    if amount is None or not currency:
+        return ""
+    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
+        return f"{amount:,} {currency.upper()}"
+    return f"{amount / 100:,.2f} {currency.upper()}"
+
+
+def format_interval(interval: str, count: int | None) -> str:
+    """``month``, ``3 months``."""
+    if not interval:
+        return ""
+    return interval if (count or 1) == 1 else f"{count} {interval}s"
+
+
+def describe_price(group: MemberGroup) -> str:
+    """``Basic — 1,000 JPY / month``, from the details stored on the group; "" if none."""
+    amount = format_amount(group.price_unit_amount, group.price_currency)
+    if not amount:
+        return ""
+    interval = format_interval(group.price_interval, group.price_interval_count)
+    text = f"{amount} / {interval}" if interval else amount
+    return f"{group.price_product_name} — {text}" if group.price_product_name else text

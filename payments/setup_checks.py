@@ -11,11 +11,11 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 
-from members.models import MemberGroup
+from members.models import PRICE_DETAIL_FIELDS, MemberGroup
 
 from . import gateway
 from .models import WEBHOOK_EVENTS, StripeSettings
-from .prices import price_problem
+from .prices import price_details, price_problem
 
 ONE_TIME_MESSAGE = "One-time purchases are not supported: choose a recurring price."
 
@@ -61,7 +61,8 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
         results.append(CheckResult("warning", "No member group is linked to a Stripe price."))
     for group in groups:
         try:
-            price = gateway.retrieve_price(group.stripe_price_id, config=stripe_settings)
+            price = gateway.retrieve_price(group.stripe_price_id, config=stripe_settings,
+                                           with_product=True)
         except gateway.StripeInvalidRequest as exc:
             message = (f"Group {group.name}: price {group.stripe_price_id} does not exist."
                        if exc.is_missing else f"Group {group.name}: {exc.message}")
@@ -77,11 +78,17 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
                 f"Group {group.name}: price {group.stripe_price_id} "
                 f"{SETUP_PROBLEM_TEXT[problem]}."))
         else:
+            _store_price_details(group, price)
             results.append(CheckResult(
                 "success",
                 f"Group {group.name}: price {group.stripe_price_id} is active and recurring.",
             ))
     return results
+
+
+def _store_price_details(group: MemberGroup, price: dict) -> None:
+    group.set_price_details(price_details(price))
+    group.save(update_fields=PRICE_DETAIL_FIELDS)
 
 
 def _webhook_check(endpoints: list[dict], webhook_url: str) -> CheckResult:
@@ -108,6 +115,8 @@ class PriceVerdict:
 
     error: ValidationError | None = None
     warning: str | None = None
+    # For a price that passed: what the group stores about it (prices.price_details).
+    details: dict | None = None
 
 
 def check_group_price(price_id: str) -> PriceVerdict:
@@ -116,7 +125,7 @@ def check_group_price(price_id: str) -> PriceVerdict:
     if not config.secret_key:
         return PriceVerdict(warning="Stripe is not configured, so the price could not be checked.")
     try:
-        price = gateway.retrieve_price(price_id, config=config)
+        price = gateway.retrieve_price(price_id, config=config, with_product=True)
     except gateway.StripeInvalidRequest as exc:
         if exc.is_missing:
             return PriceVerdict(ValidationError(f"No such price in Stripe: {price_id}.",
@@ -130,7 +139,7 @@ def check_group_price(price_id: str) -> PriceVerdict:
                                             code="inactive"))
     if problem == "one_time":
         return PriceVerdict(ValidationError(ONE_TIME_MESSAGE, code="one_time"))
-    return PriceVerdict()
+    return PriceVerdict(details=price_details(price))
 
 
 def validate_group_price(price_id: str) -> str | None:
