@@ -177,7 +177,7 @@ class StripeSettingsAdmin(admin.ModelAdmin):
         Asked when the integration is being turned on, or a new secret key is typed
         while it is on. Other form errors are left to the admin's own pass.
         """
-        from .setup_checks import check_key
+        from .setup_checks import refusal_to_enable
 
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_change_permission(request, obj):
@@ -189,12 +189,7 @@ class StripeSettingsAdmin(admin.ModelAdmin):
             return None
         if was_enabled and "secret_key" not in form.changed_data:
             return None
-        result = check_key(StripeSettings(secret_key=form.cleaned_data["secret_key"]))
-        if result.level != "error":
-            return None
-        return (f"Stripe was not enabled and nothing was saved. {result.message} "
-                "For safety, a pasted secret is never sent back to the browser: "
-                "paste the keys again once they work.")
+        return refusal_to_enable(form.cleaned_data["secret_key"])
 
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

@@ -1,7 +1,7 @@
 """Checks the admin runs on the Stripe settings page and when a group's price is saved.
 
-Both ask Stripe, so the admin runs them outside its transaction (see ``payments.admin``
-and ``members.admin``).
+They ask Stripe, so the admin runs them outside its transaction (``payments.admin``,
+``members.admin``); the Stripe screen's status panel shows the stored results.
 """
 
 from __future__ import annotations
@@ -109,6 +109,17 @@ def check_key(stripe_settings: StripeSettings) -> CheckResult:
         return CheckResult("error", f"The secret key does not work: {exc.message}", KEY_ITEM)
     return CheckResult("success", f"The secret key works (account {account.get('id')}).",
                        KEY_ITEM)
+
+
+@sensitive_variables()
+def refusal_to_enable(secret_key: str) -> str | None:
+    """Why Stripe may not be turned on with ``secret_key``, or None when Stripe accepts it."""
+    result = check_key(StripeSettings(secret_key=secret_key))
+    if result.level != "error":
+        return None
+    return (f"Stripe was not enabled and nothing was saved. {result.message} "
+            "For safety, a pasted secret is never sent back to the browser: "
+            "paste the keys again once they work.")
 
 
 def _listens(endpoint: dict) -> bool:
