@@ -6,19 +6,21 @@ They ask Stripe, so the admin runs them outside its transaction (``payments.admi
 
 from __future__ import annotations
 
+import datetime
 import hmac
 from dataclasses import dataclass
 from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import PRICE_DETAIL_FIELDS, MemberGroup
 
 from . import gateway
-from .models import WEBHOOK_EVENTS, SetupCheckResult, StripeSettings
+from .models import WEBHOOK_EVENTS, RefusedDelivery, SetupCheckResult, StripeSettings
 from .prices import price_details, price_problem
 
 ONE_TIME_MESSAGE = "One-time purchases are not supported: choose a recurring price."
@@ -34,6 +36,9 @@ class CheckResult:
 KEY_ITEM = "Secret key"
 WEBHOOK_ITEM = "Webhook endpoint"
 GROUPS_ITEM = "Member groups"
+# The start of services.signatures' refusal when no signature fits a stored secret.
+NO_SIGNATURE_MATCHES = "No signature matches"
+RECENT_REFUSALS = datetime.timedelta(hours=24)
 
 
 SETUP_PROBLEM_TEXT = {
@@ -59,7 +64,8 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
         results.append(CheckResult("error", f"Webhook endpoints could not be read: {exc.message}",
                                    WEBHOOK_ITEM))
     else:
-        results.append(_webhook_check(endpoints, webhook_url, stripe_settings))
+        results.append(_with_recent_refusals(
+            _webhook_check(endpoints, webhook_url, stripe_settings)))
 
     groups = list(MemberGroup.objects.exclude(stripe_price_id=None).order_by("name"))
     if not groups:
@@ -186,6 +192,22 @@ def _several_endpoints(sending: list[dict], fits: dict, webhook_url: str) -> Che
         "warning", f"{head} The stored signing secret is the one of {kept['id']}; deliveries "
                    f"from {others} are refused: disable or delete {others} in the dashboard.",
         WEBHOOK_ITEM)
+
+
+def _with_recent_refusals(result: CheckResult) -> CheckResult:
+    """A webhook that looks right, while deliveries fail their signature, is not right."""
+    since = timezone.now() - RECENT_REFUSALS
+    refused = RefusedDelivery.objects.filter(
+        minute__gte=since, reason__startswith=NO_SIGNATURE_MATCHES,
+    ).aggregate(n=Sum("count"))["n"]
+    if not refused or result.level != "success":
+        return result
+    return CheckResult(
+        "warning",
+        f"{result.message} But {refused} deliver{'y' if refused == 1 else 'ies'} in the last "
+        "24 hours had a signature that fits no stored secret: another endpoint may send to "
+        "this address, or the secret was rolled in Stripe but not here (see Refused webhook "
+        "deliveries).", WEBHOOK_ITEM)
 
 
 @sensitive_variables()

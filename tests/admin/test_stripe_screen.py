@@ -267,3 +267,33 @@ def test_with_stripe_itself_the_check_says_it_cannot_tell(settings):
         f"2 webhook endpoints send to {WEBHOOK_URL}: we_1, we_2. Which one the stored signing "
         "secret fits cannot be told: Stripe does not show an endpoint's signing secret after "
         "it is created.")
+
+
+@pytest.mark.emulator_options(allow_remote_webhooks=True)
+def test_signature_refusals_of_the_last_day_turn_a_good_webhook_line_into_a_warning(
+    staff_client, on_emulator, stripe_client
+):
+    from django.utils import timezone
+
+    from payments.services.refusals import record_refusal
+
+    signing_secret = endpoint(stripe_client).secret
+    store_keys(on_emulator.secret_key, on_emulator.publishable_key, enabled=True,
+               webhook_secret=signing_secret)
+    long_ago = timezone.now() - timezone.timedelta(days=2)
+    record_refusal("No signature matches a configured webhook secret.", "203.0.113.5",
+                   now=long_ago)
+    before = panel_rows(staff_client.post(RUN_URL, follow=True).content.decode())
+    assert ("Webhook endpoint", "OK") in [row[:2] for row in before]  # older ones don't count
+    for _ in range(3):
+        record_refusal("No signature matches a configured webhook secret.", "203.0.113.5")
+
+    html = staff_client.post(RUN_URL, follow=True).content.decode()
+
+    [webhook] = [row for row in panel_rows(html) if row[0] == "Webhook endpoint"]
+    assert webhook[1] == "Warning"
+    assert webhook[2] == (
+        f"A webhook endpoint sends the subscription events to {WEBHOOK_URL}. But 3 deliveries "
+        "in the last 24 hours had a signature that fits no stored secret: another endpoint may "
+        "send to this address, or the secret was rolled in Stripe but not here (see Refused "
+        "webhook deliveries).")
