@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 # Extra bench arguments, e.g. `make bench BENCH_ARGS="--checkout"` or "--events 400".
 BENCH_ARGS ?=
 
-.PHONY: help run tutorial test lint bench install install-dev clean
+.PHONY: help run tutorial test lint bench screenshots install install-dev clean
 
 help:
 	@echo "make run    start the Stripe emulator and the app with demo data ($(SITE_URL)/demo/)"
@@ -29,6 +29,7 @@ help:
 	@echo "make test   run the whole test suite (SQLite unless DATABASE_URL is set)"
 	@echo "make lint   ruff check + import-linter contracts"
 	@echo "make bench  webhook load against the speed floor (bench/webhook_load.py; BENCH_ARGS=--checkout)"
+	@echo "make screenshots  retake the README's admin screenshots (docs/screenshots/, Chromium)"
 	@echo "make clean  remove the demo database and the emulator's state"
 
 # --- The virtualenv: created once, reinstalled only when pyproject.toml changes --------
@@ -129,6 +130,18 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/webhook_load.py $(BENCH_ARGS)
+
+# The README's admin screenshots, taken by the 1280 px layout test in Chromium.
+README_SHOTS := admin-overview admin-stripe admin-member-editor
+screenshots: $(VENV)/.installed-dev
+	rm -f $(foreach shot,$(README_SHOTS),test-artifacts/screenshots/$(shot).png)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e/test_admin_layout.py \
+		-k "test_console_pages_fit_the_window_without_errors and 1280"
+	mkdir -p docs/screenshots
+	for shot in $(README_SHOTS); do
+		cp "test-artifacts/screenshots/$$shot.png" "docs/screenshots/$$shot.png"
+	done
+	ls -l docs/screenshots
 
 clean:
 	rm -f db.sqlite3

@@ -230,6 +230,8 @@ SIGN_IN_ADDRESS_FAILURE_LIMIT: int = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", de
 AXES_ENABLE_ADMIN = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
+# The admin's lockout page in the site's look, with the time left; the API keeps its 429 JSON.
+AXES_LOCKOUT_CALLABLE = "members.lockout_admin.lockout_response"
 # Behind N reverse proxies (load balancer, ingress), the client address is taken
 # from X-Forwarded-For; 0 means REMOTE_ADDR is the client. Used by lockouts and
 # rate limits alike.

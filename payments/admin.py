@@ -7,8 +7,11 @@ import json
 import logging
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import NoReverseMatch, reverse
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
@@ -19,6 +22,8 @@ from .forms import SECRET_FIELDS, StripeSettingsForm, secret_status
 from .models import (
     WEBHOOK_EVENTS,
     CheckoutIntent,
+    RefusedDelivery,
+    SetupCheckResult,
     StripeSettings,
     SubscriptionState,
     WebhookEvent,
@@ -28,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH_FALLBACK = "/direct/stripe/webhook/"
 EMPTY = "—"
+STRIPE_TITLE = "External system integration → Stripe"
+SAVED_MESSAGE = "The Stripe settings were saved."
 
 
 def webhook_url(request: HttpRequest) -> str:
@@ -109,6 +116,25 @@ class StripeSettingsAdmin(admin.ModelAdmin):
             reverse(f"{self.admin_site.name}:payments_stripesettings_change", args=[obj.pk])
         )
 
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+
+        def run_checks(request, object_id):
+            return self.run_checks_view(request, object_id)
+
+        urls = [
+            path("<path:object_id>/run-checks/",
+                 self.admin_site.admin_view(transaction.non_atomic_requests(run_checks)),
+                 name=f"{prefix}_run_checks"),
+            *super().get_urls(),
+        ]
+        # Saving may ask Stripe (the key check, then the setup check): never inside
+        # a request-wide transaction, should ATOMIC_REQUESTS be on.
+        for pattern in urls:
+            if getattr(pattern, "name", None) == f"{prefix}_change":
+                transaction.non_atomic_requests(pattern.callback)
+        return urls
+
     # Error reports (DEBUG pages, admin mails) must not carry the typed secrets.
     # The publishable key too: a secret may be pasted into it by mistake.
     @method_decorator(sensitive_post_parameters(*SECRET_FIELDS, "publishable_key"))
@@ -117,9 +143,13 @@ class StripeSettingsAdmin(admin.ModelAdmin):
         obj = StripeSettings.load()
         extra_context = {
             **(extra_context or {}),
+            "title": STRIPE_TITLE,
+            "subtitle": None,
             "stripe_mode": obj.mode_label,
             "stripe_webhook_url": webhook_url(request),
             "stripe_webhook_events": WEBHOOK_EVENTS,
+            "setup_results": list(SetupCheckResult.objects.all()),
+            "can_run_checks": self.has_change_permission(request, obj),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -127,8 +157,12 @@ class StripeSettingsAdmin(admin.ModelAdmin):
         # There is no list to go back to: stay on the form.
         return HttpResponseRedirect(request.path)
 
+    @method_decorator(sensitive_variables())
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="",
                         extra_context=None):
+        if request.method == "POST" and object_id is not None:
+            # Asked before the admin opens its transaction: Stripe is never called in one.
+            request.stripe_key_refusal = self._key_refusal(request, object_id)
         response = super().changeform_view(request, object_id, form_url, extra_context)
         # The admin saved inside a transaction, now committed: Stripe may be asked.
         saved = getattr(request, "stripe_settings_saved", None)
@@ -136,25 +170,57 @@ class StripeSettingsAdmin(admin.ModelAdmin):
             self._report_setup_checks(request, saved)
         return response
 
+    @sensitive_variables()
+    def _key_refusal(self, request: HttpRequest, object_id) -> str | None:
+        """Why enabling with the submitted keys is refused, or None (see docs/operations.md).
+
+        Asked when the integration is being turned on, or a new secret key is typed
+        while it is on. Other form errors are left to the admin's own pass.
+        """
+        from .setup_checks import refusal_to_enable
+
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_change_permission(request, obj):
+            return None
+        was_enabled = obj.enabled
+        form = self.get_form(request, obj, change=True)(request.POST, request.FILES,
+                                                        instance=obj)
+        if not form.is_valid() or not form.cleaned_data.get("enabled"):
+            return None
+        if was_enabled and "secret_key" not in form.changed_data:
+            return None
+        return refusal_to_enable(form.cleaned_data["secret_key"])
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "stripe_key_refusal", None)
+        return _refusing(form, refusal) if refusal else form
+
     def response_change(self, request: HttpRequest, obj: StripeSettings):
         request.stripe_settings_saved = obj  # checked once the transaction is over
-        return super().response_change(request, obj)
+        self.message_user(request, SAVED_MESSAGE, messages.SUCCESS)
+        return self.response_post_save_change(request, obj)
+
+    def run_checks_view(self, request: HttpRequest, object_id: str):
+        """The status panel's "Run the checks" button (POST, CSRF-checked by admin_view)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = StripeSettings.load()
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        self._report_setup_checks(request, obj)
+        return HttpResponseRedirect(reverse(
+            f"{self.admin_site.name}:payments_stripesettings_change", args=[obj.pk]))
 
     def _report_setup_checks(self, request: HttpRequest, obj: StripeSettings) -> None:
+        from .setup_checks import run_checks
+
         try:
-            from .setup_checks import check_setup
-        except ImportError:
-            self.message_user(
-                request, "The setup could not be checked with Stripe (checks not installed).",
-                messages.WARNING,
-            )
-            return
-        try:
-            results = check_setup(obj, webhook_url(request))
+            results = run_checks(obj, webhook_url(request))
         except Exception:  # Stripe trouble is a message, never a 500.
             logger.exception("Stripe setup check failed")
             self.message_user(
-                request, "The setup could not be checked with Stripe; try saving again later.",
+                request, "The setup could not be checked with Stripe; try again later.",
                 messages.WARNING,
             )
             return
@@ -162,6 +228,19 @@ class StripeSettingsAdmin(admin.ModelAdmin):
                   "error": messages.ERROR}
         for result in results:
             self.message_user(request, result.message, levels.get(result.level, messages.INFO))
+
+
+def _refusing(form_class, refusal: str):
+    """``form_class`` with ``refusal`` as an error of the whole form."""
+
+    class RefusingForm(form_class):
+        def clean(self):
+            cleaned = super().clean()
+            self.add_error(None, refusal)
+            return cleaned
+
+    RefusingForm.__name__ = form_class.__name__
+    return RefusingForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -308,3 +387,14 @@ class CheckoutIntentAdmin(ReadOnlyAdmin):
     search_fields = ("member__email", "session_id", "key")
     list_select_related = ("member",)
     exclude = ("url",)
+
+
+@admin.register(RefusedDelivery)
+class RefusedDeliveryAdmin(ReadOnlyAdmin):
+    """Deliveries the webhook refused, counted per minute, reason and client address."""
+
+    list_display = ("minute", "reason", "client_address", "count", "event_id", "last_at")
+    list_filter = ("reason",)
+    search_fields = ("client_address", "event_id", "reason")
+    date_hierarchy = "minute"
+    fields = ("minute", "reason", "client_address", "count", "first_at", "last_at", "event_id")

@@ -274,3 +274,54 @@ class SubscriptionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.subscription_id} ({self.status})"
+
+
+class SetupCheckResult(models.Model):
+    """The last result of one item of the Stripe setup check, shown on the Stripe screen."""
+
+    class Level(models.TextChoices):
+        SUCCESS = "success", "OK"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Problem"
+
+    item = models.CharField(max_length=255, unique=True)
+    position = models.PositiveIntegerField(default=0)
+    level = models.CharField(max_length=16, choices=Level.choices)
+    message = models.TextField()
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "setup check result"
+        ordering = ["position", "item"]
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.level}"
+
+
+class RefusedDelivery(models.Model):
+    """Refused webhook deliveries of one minute, one reason and one client address.
+
+    Each refusal adds one to its row (one upsert), so a flood of bad requests
+    adds rows at a bounded rate. Neither the body nor any header is kept.
+    """
+
+    minute = models.DateTimeField("minute (start)")
+    reason = models.CharField(max_length=200)
+    client_address = models.CharField(max_length=64)
+    count = models.PositiveIntegerField("deliveries", default=1)
+    first_at = models.DateTimeField("first")
+    last_at = models.DateTimeField("last")
+    # The ID of the newest refused event that could be read from its body.
+    event_id = models.CharField("event ID", max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = "refused webhook delivery"
+        verbose_name_plural = "refused webhook deliveries"
+        ordering = ["-minute", "-last_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["minute", "reason", "client_address"],
+                                    name="refused_delivery_per_minute"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.client_address}, {self.count} deliveries)"

@@ -1,20 +1,26 @@
 """Checks the admin runs on the Stripe settings page and when a group's price is saved.
 
-Both ask Stripe, so the admin runs them outside its transaction (see ``payments.admin``
-and ``members.admin``).
+They ask Stripe, so the admin runs them outside its transaction (``payments.admin``,
+``members.admin``); the Stripe screen's status panel shows the stored results.
 """
 
 from __future__ import annotations
 
+import datetime
+import hmac
 from dataclasses import dataclass
 from typing import Literal
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from members.models import PRICE_DETAIL_FIELDS, MemberGroup
 
 from . import gateway
-from .models import WEBHOOK_EVENTS, StripeSettings
+from .models import WEBHOOK_EVENTS, RefusedDelivery, SetupCheckResult, StripeSettings
 from .prices import price_details, price_problem
 
 ONE_TIME_MESSAGE = "One-time purchases are not supported: choose a recurring price."
@@ -24,6 +30,16 @@ ONE_TIME_MESSAGE = "One-time purchases are not supported: choose a recurring pri
 class CheckResult:
     level: Literal["success", "warning", "error"]
     message: str
+    item: str = "Setup"  # what was checked: one line of the Stripe screen's status panel
+
+
+KEY_ITEM = "Secret key"
+WEBHOOK_ITEM = "Webhook endpoint"
+GROUPS_ITEM = "Member groups"
+PORTAL_ITEM = "Billing Portal"
+# The start of services.signatures' refusal when no signature fits a stored secret.
+NO_SIGNATURE_MATCHES = "No signature matches"
+RECENT_REFUSALS = datetime.timedelta(hours=24)
 
 
 SETUP_PROBLEM_TEXT = {
@@ -38,27 +54,24 @@ def _same_url(a: str, b: str) -> bool:
 
 def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[CheckResult]:
     """What works and what doesn't, never raising."""
-    if not stripe_settings.secret_key:
-        return [CheckResult("error", "No secret key is set.")]
-    results: list[CheckResult] = []
-    try:
-        account = gateway.retrieve_account(config=stripe_settings)
-        results.append(
-            CheckResult("success", f"The secret key works (account {account.get('id')}).")
-        )
-    except gateway.StripeError as exc:
-        return [CheckResult("error", f"The secret key does not work: {exc.message}")]
+    key = check_key(stripe_settings)
+    if key.level == "error":
+        return [key]
+    results: list[CheckResult] = [key]
 
     try:
         endpoints = gateway.list_webhook_endpoints(config=stripe_settings)
     except gateway.StripeError as exc:
-        results.append(CheckResult("error", f"Webhook endpoints could not be read: {exc.message}"))
+        results.append(CheckResult("error", f"Webhook endpoints could not be read: {exc.message}",
+                                   WEBHOOK_ITEM))
     else:
-        results.append(_webhook_check(endpoints, webhook_url))
+        results.append(_with_recent_refusals(
+            _webhook_check(endpoints, webhook_url, stripe_settings)))
 
     groups = list(MemberGroup.objects.exclude(stripe_price_id=None).order_by("name"))
     if not groups:
-        results.append(CheckResult("warning", "No member group is linked to a Stripe price."))
+        results.append(CheckResult("warning", "No member group is linked to a Stripe price.",
+                                   GROUPS_ITEM))
     for group in groups:
         try:
             price = gateway.retrieve_price(group.stripe_price_id, config=stripe_settings,
@@ -66,22 +79,24 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
         except gateway.StripeInvalidRequest as exc:
             message = (f"Group {group.name}: price {group.stripe_price_id} does not exist."
                        if exc.is_missing else f"Group {group.name}: {exc.message}")
-            results.append(CheckResult("error", message))
+            results.append(CheckResult("error", message, f"Group {group.name}"))
             continue
         except gateway.StripeError as exc:
-            results.append(CheckResult("error", f"Group {group.name}: {exc.message}"))
+            results.append(CheckResult("error", f"Group {group.name}: {exc.message}",
+                                       f"Group {group.name}"))
             continue
         problem = price_problem(price)
         if problem:
             results.append(CheckResult(
                 "error",
                 f"Group {group.name}: price {group.stripe_price_id} "
-                f"{SETUP_PROBLEM_TEXT[problem]}."))
+                f"{SETUP_PROBLEM_TEXT[problem]}.", f"Group {group.name}"))
         else:
             _store_price_details(group, price)
             results.append(CheckResult(
                 "success",
                 f"Group {group.name}: price {group.stripe_price_id} is active and recurring.",
+                f"Group {group.name}",
             ))
     portal = portal_check(stripe_settings)
     if portal is not None:
@@ -114,9 +129,10 @@ def portal_check(stripe_settings: StripeSettings) -> CheckResult | None:
         portal = gateway.default_portal_configuration(config=stripe_settings)
     except gateway.StripeError as exc:
         return CheckResult("error", f"The Billing Portal configuration could not be read: "
-                                    f"{exc.message}")
+                                    f"{exc.message}", PORTAL_ITEM)
     if portal is None:
-        return CheckResult("error", "Stripe has no default Billing Portal configuration.")
+        return CheckResult("error", "Stripe has no default Billing Portal configuration.",
+                           PORTAL_ITEM)
     update = (portal.get("features") or {}).get("subscription_update") or {}
     allowed = {str(price) for product in (update.get("products") or [])
                for price in (product.get("prices") or [])} if update.get("enabled") else set()
@@ -128,9 +144,10 @@ def portal_check(stripe_settings: StripeSettings) -> CheckResult | None:
             f"The Billing Portal ({portal.get('id')}) does not let members switch to "
             f"{', '.join(missing)}, offered by {', '.join(where)}: allow these products "
             "in the portal's plan switching (Stripe: Settings → Billing → Customer portal).",
+            PORTAL_ITEM,
         )
     return CheckResult("success", f"The Billing Portal ({portal.get('id')}) allows switching "
-                                  "between the plans change_plan offers.")
+                                  "between the plans change_plan offers.", PORTAL_ITEM)
 
 
 def _store_price_details(group: MemberGroup, price: dict) -> None:
@@ -138,22 +155,150 @@ def _store_price_details(group: MemberGroup, price: dict) -> None:
     group.save(update_fields=PRICE_DETAIL_FIELDS)
 
 
-def _webhook_check(endpoints: list[dict], webhook_url: str) -> CheckResult:
+def check_key(stripe_settings: StripeSettings) -> CheckResult:
+    """Whether Stripe accepts the secret key; never raises."""
+    if not stripe_settings.secret_key:
+        return CheckResult("error", "No secret key is set.", KEY_ITEM)
+    try:
+        account = gateway.retrieve_account(config=stripe_settings)
+    except gateway.StripeError as exc:
+        return CheckResult("error", f"The secret key does not work: {exc.message}", KEY_ITEM)
+    return CheckResult("success", f"The secret key works (account {account.get('id')}).",
+                       KEY_ITEM)
+
+
+@sensitive_variables()
+def refusal_to_enable(secret_key: str) -> str | None:
+    """Why Stripe may not be turned on with ``secret_key``, or None when Stripe accepts it."""
+    result = check_key(StripeSettings(secret_key=secret_key))
+    if result.level != "error":
+        return None
+    return (f"Stripe was not enabled and nothing was saved. {result.message} "
+            "For safety, a pasted secret is never sent back to the browser: "
+            "paste the keys again once they work.")
+
+
+def _listens(endpoint: dict) -> bool:
+    events = set(endpoint.get("enabled_events") or [])
+    return "*" in events or set(WEBHOOK_EVENTS) <= events
+
+
+def _missing_events(endpoint: dict) -> str:
+    return ", ".join(sorted(set(WEBHOOK_EVENTS) - set(endpoint.get("enabled_events") or [])))
+
+
+def _webhook_check(endpoints: list[dict], webhook_url: str,
+                   stripe_settings: StripeSettings | None = None) -> CheckResult:
     matching = [e for e in endpoints if _same_url(e.get("url") or "", webhook_url)]
     if not matching:
-        return CheckResult("error", f"No Stripe webhook endpoint sends to {webhook_url}.")
-    for endpoint in matching:
-        events = set(endpoint.get("enabled_events") or [])
-        listens = "*" in events or set(WEBHOOK_EVENTS) <= events
-        if listens and endpoint.get("status", "enabled") == "enabled":
-            return CheckResult("success", f"A webhook endpoint sends the subscription events to "
-                                          f"{webhook_url}.")
-    endpoint = matching[0]
-    if endpoint.get("status", "enabled") != "enabled":
-        return CheckResult("error", f"The webhook endpoint for {webhook_url} is disabled.")
-    missing = sorted(set(WEBHOOK_EVENTS) - set(endpoint.get("enabled_events") or []))
-    return CheckResult("error", f"The webhook endpoint for {webhook_url} does not send: "
-                                f"{', '.join(missing)}.")
+        return CheckResult("error", f"No Stripe webhook endpoint sends to {webhook_url}.",
+                           WEBHOOK_ITEM)
+    sending = sorted((e for e in matching if e.get("status", "enabled") == "enabled"),
+                     key=lambda e: (e.get("created") or 0, e.get("id") or ""))
+    if not sending:
+        return CheckResult("error", f"The webhook endpoint for {webhook_url} is disabled.",
+                           WEBHOOK_ITEM)
+    fits = {e["id"]: secret_fits(e, stripe_settings) for e in sending}
+    if len(sending) > 1:
+        return _several_endpoints(sending, fits, webhook_url)
+    [endpoint] = sending
+    if not _listens(endpoint):
+        return CheckResult("error", f"The webhook endpoint for {webhook_url} does not send: "
+                                    f"{_missing_events(endpoint)}.", WEBHOOK_ITEM)
+    if fits[endpoint["id"]] is False:
+        return CheckResult(
+            "error",
+            f"The stored webhook signing secret is not the one of endpoint {endpoint['id']}, "
+            f"which sends to {webhook_url}: its deliveries are refused. Paste that "
+            "endpoint's signing secret.", WEBHOOK_ITEM)
+    return CheckResult("success", f"A webhook endpoint sends the subscription events to "
+                                  f"{webhook_url}.", WEBHOOK_ITEM)
+
+
+def _several_endpoints(sending: list[dict], fits: dict, webhook_url: str) -> CheckResult:
+    """Stripe signs each endpoint's deliveries with its own secret: only one can fit."""
+    ids = [e["id"] for e in sending]
+    head = f"{len(ids)} webhook endpoints send to {webhook_url}: {', '.join(ids)}."
+    if any(fit is None for fit in fits.values()):
+        return CheckResult(
+            "warning",
+            f"{head} Which one the stored signing secret fits cannot be told: Stripe does not "
+            "show an endpoint's signing secret after it is created. Deliveries from the "
+            "others are refused: keep one endpoint for this address (disable or delete the "
+            "others in Stripe's dashboard).", WEBHOOK_ITEM)
+    fitting = [e for e in sending if fits[e["id"]]]
+    if not fitting:
+        return CheckResult(
+            "error", f"{head} The stored signing secret fits none of them: every delivery is "
+                     "refused. Paste the signing secret of the endpoint to keep.", WEBHOOK_ITEM)
+    kept = fitting[0]
+    others = ", ".join(i for i in ids if i != kept["id"])
+    if not _listens(kept):
+        return CheckResult(
+            "error", f"{head} The stored signing secret is the one of {kept['id']}, which does "
+                     f"not send: {_missing_events(kept)}. Deliveries from {others} are refused.",
+            WEBHOOK_ITEM)
+    return CheckResult(
+        "warning", f"{head} The stored signing secret is the one of {kept['id']}; deliveries "
+                   f"from {others} are refused: disable or delete {others} in the dashboard.",
+        WEBHOOK_ITEM)
+
+
+def _with_recent_refusals(result: CheckResult) -> CheckResult:
+    """A webhook that looks right, while deliveries fail their signature, is not right."""
+    since = timezone.now() - RECENT_REFUSALS
+    refused = RefusedDelivery.objects.filter(
+        minute__gte=since, reason__startswith=NO_SIGNATURE_MATCHES,
+    ).aggregate(n=Sum("count"))["n"]
+    if not refused or result.level != "success":
+        return result
+    return CheckResult(
+        "warning",
+        f"{result.message} But {refused} deliver{'y' if refused == 1 else 'ies'} in the last "
+        "24 hours had a signature that fits no stored secret: another endpoint may send to "
+        "this address, or the secret was rolled in Stripe but not here (see Refused webhook "
+        "deliveries).", WEBHOOK_ITEM)
+
+
+@sensitive_variables()
+def secret_fits(endpoint: dict, stripe_settings: StripeSettings | None) -> bool | None:
+    """Whether a stored webhook secret is ``endpoint``'s; None when that cannot be read."""
+    if stripe_settings is None:
+        return None
+    try:
+        secret = gateway.revealed_endpoint_secret(endpoint["id"], config=stripe_settings)
+    except gateway.StripeError:
+        return None
+    if secret is None:
+        return None
+    return any(hmac.compare_digest(secret.encode(), stored.encode())
+               for stored in stripe_settings.webhook_secrets())
+
+
+# --- The status panel ------------------------------------------------------------
+
+def store_results(results: list[CheckResult], now=None) -> None:
+    """Replace the stored results by ``results``, in one short transaction after the calls."""
+    now = now or timezone.now()
+    items: list[str] = []
+    for result in results:
+        item, n = result.item, 2
+        while item in items:  # two results about the same thing keep both lines
+            item, n = f"{result.item} ({n})", n + 1
+        items.append(item)
+    with transaction.atomic():
+        SetupCheckResult.objects.exclude(item__in=items).delete()
+        for position, (item, result) in enumerate(zip(items, results, strict=True)):
+            SetupCheckResult.objects.update_or_create(item=item, defaults={
+                "position": position, "level": result.level, "message": result.message,
+                "checked_at": now})
+
+
+def run_checks(stripe_settings: StripeSettings, webhook_url: str) -> list[CheckResult]:
+    """Ask Stripe (no transaction may be open), then store what it said."""
+    results = check_setup(stripe_settings, webhook_url)
+    store_results(results)
+    return results
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,19 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from kuroco_billing.clients import client_ip
 from kuroco_billing.rcms_api import envelope, failures
 from kuroco_billing.rcms_api.errors import CODE_BY_STATUS, ApiError
 
-from .services import signatures, webhooks
+from .services import refusals, signatures, webhooks
 
 logger = logging.getLogger("payments.webhooks")
 
 
-def _refused(started: float, message: str, status: int, **headers: str) -> ApiError:
-    """A refused delivery (nothing stored): one WARNING line, no body, headers or secrets."""
+def _refused(request: HttpRequest, started: float, message: str, status: int,
+             body: bytes = b"", **headers: str) -> ApiError:
+    """A refused delivery: one WARNING line and one count, no body, headers or secrets."""
+    refusals.record_refusal(message, client_ip(request), body)
     logger.warning(
         'webhook_refused status=%d reason="%s" outcome=refused duration_ms=%d',
         status, message, (time.monotonic() - started) * 1000,
@@ -35,21 +38,22 @@ def _refused(started: float, message: str, status: int, **headers: str) -> ApiEr
 
 def _receive(request: HttpRequest, started: float) -> dict:
     if request.method != "POST":
-        raise _refused(started, "Method not allowed; Stripe sends POST.", 405, Allow="POST")
+        raise _refused(request, started, "Method not allowed; Stripe sends POST.", 405,
+                       Allow="POST")
     limit = settings.STRIPE_WEBHOOK_MAX_BODY_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise _refused(started, "Invalid Content-Length.", 400) from None
+        raise _refused(request, started, "Invalid Content-Length.", 400) from None
     if length > limit:
-        raise _refused(started, f"Body larger than {limit} bytes.", 413)
+        raise _refused(request, started, f"Body larger than {limit} bytes.", 413)
     body = request.read(limit + 1)
     if len(body) > limit:
-        raise _refused(started, f"Body larger than {limit} bytes.", 413)
+        raise _refused(request, started, f"Body larger than {limit} bytes.", 413)
     try:
         outcome = webhooks.receive(body, request.headers.get("Stripe-Signature"))
     except signatures.WebhookRejected as exc:
-        raise _refused(started, exc.message, exc.status) from None
+        raise _refused(request, started, exc.message, exc.status, body) from None
     except (OperationalError, InterfaceError):
         logger.exception("webhook_database_unavailable")
         raise ApiError("service_unavailable", "Database unavailable; retry later.",
@@ -57,8 +61,8 @@ def _receive(request: HttpRequest, started: float) -> dict:
     except DataError:
         # The database refused a value of the event (too long, out of range):
         # the event itself is at fault, retrying will not help.
-        raise _refused(started, "The event holds a value the database cannot store.",
-                       400) from None
+        raise _refused(request, started,
+                       "The event holds a value the database cannot store.", 400, body) from None
     except DatabaseError:
         logger.exception("webhook_database_error")
         raise ApiError("internal_server_error",

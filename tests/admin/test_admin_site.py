@@ -29,8 +29,8 @@ def test_index_is_grouped_as_a_billing_administrator_works(staff_client):
 
     assert sections(html) == {
         "Billing": [
-            "Overview", "Members", "Member groups", "Webhook events", "Subscription states",
-            "Checkout intents",
+            "Overview", "Members", "Member groups", "Webhook events", "Refused webhook deliveries",
+            "Subscription states", "Checkout intents",
         ],
         "Front-end API": ["APIs", "Endpoints"],
         "Settings": ["Stripe"],

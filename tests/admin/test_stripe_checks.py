@@ -74,12 +74,13 @@ def messages_of(response):
 
 @pytest.mark.emulator_options(allow_remote_webhooks=True)  # the admin's URL is testserver
 def test_enabling_checks_the_setup_and_reports_success(staff_client, on_emulator, stripe_client):
-    stripe_client.v1.webhook_endpoints.create(
+    created = stripe_client.v1.webhook_endpoints.create(
         params={"url": WEBHOOK_URL, "enabled_events": list(WEBHOOK_EVENTS)}
     )
     price_id = recurring_price(stripe_client)
     MemberGroup.objects.create(name="Gold", stripe_price_id=price_id)
-    store_keys(on_emulator.secret_key, on_emulator.publishable_key, enabled=False)
+    store_keys(on_emulator.secret_key, on_emulator.publishable_key, enabled=False,
+               webhook_secret=created.secret)
 
     response = staff_client.post(SETTINGS_URL, enable_form(
         publishable_key=on_emulator.publishable_key), follow=True)
@@ -114,15 +115,17 @@ def test_setup_problems_are_error_messages(staff_client, on_emulator, stripe_cli
     assert StripeSettings.load().enabled
 
 
-def test_unreachable_stripe_is_a_message_not_a_500(staff_client, stripe_unreachable, db):
+def test_unreachable_stripe_is_a_form_error_not_a_500(staff_client, stripe_unreachable, db):
     store_keys("sk_test_unreachable1", "pk_test_unreachable1", enabled=False)
 
     response = staff_client.post(SETTINGS_URL, enable_form(
         publishable_key="pk_test_unreachable1"), follow=True)
 
     assert response.status_code == 200
-    assert ("error", "The secret key does not work: Stripe could not be reached "
-                     "(network error or timeout).") in messages_of(response)
+    # Enabling with a key that could not be checked is refused (tests/admin/test_stripe_screen.py).
+    [error] = response.context["adminform"].form.non_field_errors()
+    assert ("The secret key does not work: Stripe could not be reached "
+            "(network error or timeout).") in error
 
 
 def test_saving_while_disabled_does_not_ask_stripe(staff_client, stripe_unreachable, db):

@@ -1,5 +1,6 @@
 """Every admin console page in Chromium at 1280 and 1920 px: no sideways scroll, no console
-error, no failed request (favicon included). Screenshots: test-artifacts/screenshots/layout-*."""
+error, no failed request (favicon included). Screenshots: test-artifacts/screenshots/layout-*,
+and admin-*.png for the README (`make screenshots` copies them to docs/screenshots/)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.fixtures.accounts import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.fixtures.browser import save_screenshot
+from tests.fixtures.billing import WEBHOOK_PATH
+from tests.fixtures.browser import SCREENSHOT_DIR, save_screenshot
 
 from .pages import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = (1280, 1920)
+README_PAGES_WIDTH = 1280
 
 
 @pytest.fixture
@@ -28,7 +31,9 @@ def console(emulator, live_server, app_on_emulator, settings, monkeypatch) -> di
 
     from kuroco_billing.rcms_api.models import Endpoint
     from members.models import Member, MemberGroup
-    from payments.models import SubscriptionState, WebhookEvent
+    from payments.models import RefusedDelivery, StripeSettings, SubscriptionState, WebhookEvent
+    from payments.services.refusals import record_refusal
+    from payments.setup_checks import run_checks
 
     settings.DEMO_SITE_URL = live_server.url
     settings.DEMO_ADMIN_EMAIL, settings.DEMO_ADMIN_PASSWORD = ADMIN_EMAIL, ADMIN_PASSWORD
@@ -63,12 +68,16 @@ def console(emulator, live_server, app_on_emulator, settings, monkeypatch) -> di
         username="someone@example.com", ip_address="203.0.113.9", user_agent="Mozilla/5.0",
         path_info="/admin/login/", failures_since_start=5, get_data="", post_data="",
     )
+    record_refusal("No signature matches a configured webhook secret.", "2001:db8::1234",
+                   b'{"id": "evt_LayoutRefusedAbcdefghijklmnop", "object": "event"}')
+    run_checks(StripeSettings.load(), live_server.url + WEBHOOK_PATH)
     return {
         "member": Member.objects.get(email="subscriber.with.a.long.address0@members.example.com"),
         "state": SubscriptionState.objects.first(),
         "event": WebhookEvent.objects.first(),
         "checkout": Endpoint.objects.filter(operation="checkout").first(),
         "group": MemberGroup.objects.exclude(stripe_price_id=None).first(),
+        "refused": RefusedDelivery.objects.first(),
     }
 
 
@@ -82,6 +91,9 @@ def admin_pages(console: dict[str, Any]) -> list[tuple[str, str]]:
         ("member-group-editor", f"/admin/members/membergroup/{console['group'].pk}/change/"),
         ("webhook-events", "/admin/payments/webhookevent/"),
         ("webhook-event", f"/admin/payments/webhookevent/{console['event'].pk}/change/"),
+        ("refused-deliveries", "/admin/payments/refuseddelivery/"),
+        ("refused-delivery",
+         f"/admin/payments/refuseddelivery/{console['refused'].pk}/change/"),
         ("subscription-states", "/admin/payments/subscriptionstate/"),
         ("subscription-state",
          f"/admin/payments/subscriptionstate/{console['state'].pk}/change/"),
@@ -102,7 +114,11 @@ KEY_COLUMNS = {
     "webhook-events": ("event_id", "type", "status", "received_at"),
     "subscription-states": ("subscription", "member", "status", "current_period_end"),
     "endpoints": ("url_path", "method", "operation_label", "enabled"),
+    "refused-deliveries": ("minute", "reason", "client_address", "count"),
 }
+# The pages the README shows (docs/screenshots/, `make screenshots`): one window's view each.
+README_PAGES = {"overview": "admin-overview", "stripe": "admin-stripe",
+                "member-editor": "admin-member-editor"}
 # Inputs that hold a URL: wide enough to show one (px).
 WIDE_INPUTS = {
     "endpoint-checkout": ("#id_return_url", "#id_return_err_url"),
@@ -155,6 +171,10 @@ class PageWatch:
 
 def check_page(page: Any, watch: PageWatch, url: str, name: str) -> list[str]:
     page.goto(url, wait_until="networkidle")
+    return check_loaded_page(page, watch, name)
+
+
+def check_loaded_page(page: Any, watch: PageWatch, name: str) -> list[str]:
     scroll, inner = page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth]")
     save_screenshot(page, name)
@@ -191,7 +211,34 @@ def test_console_pages_fit_the_window_without_errors(
     problems = []
     for name, path in admin_pages(console):
         problems += check_page(page, watch, live_server.url + path, f"layout-{width}-{name}")
+        if width == README_PAGES_WIDTH and name in README_PAGES:
+            page.screenshot(path=str(SCREENSHOT_DIR / f"{README_PAGES[name]}.png"))
     for name, path in emulator_pages(stripe_ids):
         problems += check_page(page, watch, emulator.url + path, f"layout-{width}-{name}")
 
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_lockout_page_fits_the_window_without_errors(browser_page, live_server, db, width):
+    """Signing in to the admin once too often: the lockout page, in the site's look."""
+    from django.conf import settings
+
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": 900})
+    watch = PageWatch(page)
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/", wait_until="networkidle")
+        watch.take()  # only the lockout page is checked
+        page.locator("#id_username").fill("locked.out@example.com")
+        page.locator("#id_password").fill("not-the-password")
+        with page.expect_navigation(wait_until="networkidle"):
+            page.get_by_role("button", name="Log in", exact=True).click()
+
+    page.get_by_role("heading", name="Sign-in locked for a while").wait_for()
+    # The lockout itself answers 429 by design; anything else is a problem.
+    problems = [p for p in check_loaded_page(page, watch, f"layout-{width}-lockout")
+                if "HTTP 429: " not in p and "status of 429" not in p]
+    assert not problems, "\n".join(problems)
+    page.get_by_role("link", name="Back to the sign-in page").click()
+    page.locator("#id_password").wait_for()
