@@ -19,6 +19,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from payments.services.reconcile import reconcile_member
+from payments.setup_checks import check_group_price
+
 from . import lockout_admin  # noqa: F401  (registers the sign-in lockout screens)
 from .forms import (
     MemberChangeForm,
@@ -363,14 +366,6 @@ class MemberAdmin(UserAdmin):
 
     @admin.action(description="Resync from Stripe")
     def resync_from_stripe(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
-        try:
-            from payments.services.reconcile import reconcile_member
-        except ImportError:
-            self.message_user(
-                request, "Resync from Stripe is not available in this installation.",
-                messages.ERROR,
-            )
-            return
         for member in queryset:
             try:
                 report = reconcile_member(member)
@@ -448,10 +443,6 @@ class MemberGroupAdmin(admin.ModelAdmin):
         except ValidationError:
             return {}  # the form says what is wrong, without asking Stripe
         if object_id and price_id == _stored_price(object_id):
-            return {}
-        try:
-            from payments.setup_checks import check_group_price
-        except ImportError:
             return {}
         return {price_id: check_group_price(price_id)}
 

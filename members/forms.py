@@ -6,6 +6,8 @@ from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
+from payments.setup_checks import apply_verdict, validate_group_price
+
 from .models import Member, MemberGroup, Membership, stripe_price_id_validator
 
 
@@ -104,10 +106,6 @@ def stripe_enabled() -> bool:
 
 def _validate_price_with_stripe(price_id: str, verdict=None) -> str | None:
     """Stripe's verdict on a price: raises ValidationError, or returns a warning."""
-    try:
-        from payments.setup_checks import apply_verdict, validate_group_price
-    except ImportError:
-        return "The price could not be checked with Stripe (setup checks are not installed)."
     try:
         if verdict is not None:
             return apply_verdict(verdict)

@@ -28,6 +28,7 @@ from .models import (
     SubscriptionState,
     WebhookEvent,
 )
+from .services.webhooks import reprocess_event
 
 logger = logging.getLogger(__name__)
 
@@ -292,13 +293,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset) -> None:
-        try:
-            from .services.webhooks import reprocess_event
-        except ImportError:
-            self.message_user(
-                request, "Reprocessing is not available in this installation.", messages.ERROR
-            )
-            return
         levels = {
             WebhookEvent.Status.PROCESSED: messages.SUCCESS,
             WebhookEvent.Status.IGNORED: messages.WARNING,
