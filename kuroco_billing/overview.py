@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncDate
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.utils import timezone
 from members.models import MemberGroup
 from payments.models import RefusedDelivery, SubscriptionState, WebhookEvent
 from payments.prices import format_amount
+from payments.services.grants import GRANTING_STATUSES
 
 from .charts import line_chart_svg
 from .plans import plan_names
@@ -88,6 +89,8 @@ class Overview:
     # Subscriptions billing a price whose amount the site does not know (yet).
     unpriced: int = 0
     refused_count: int = 0
+    # Live subscriptions set to end (cancel at period end, or a cancel_at date).
+    scheduled_cancellations: int = 0
     refused_reasons: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -226,11 +229,20 @@ def build_overview(now: datetime.datetime | None = None) -> Overview:
         refused_reasons=refused,
         started_recent=sum(n for day, n in started.items() if day >= recent_since),
         ended_recent=sum(n for day, n in ended.items() if day >= recent_since),
-        past_due=SubscriptionState.objects.filter(deleted=False, status="past_due").count(),
+        **live_schedule(),
         last_delivery=WebhookEvent.objects.aggregate(last=Max("received_at"))["last"],
         failed_count=failed.count(),
         failed_events=list(failed.only("event_id", "type", "error", "received_at")[:FAILED_SHOWN]),
         chart=subscribers_per_day(today, live_subscriptions(), started, ended),
+    )
+
+
+def live_schedule() -> dict[str, int]:
+    """Members in past_due and scheduled cancellations, in one aggregate query."""
+    return SubscriptionState.objects.filter(deleted=False).aggregate(
+        past_due=Count("pk", filter=Q(status="past_due")),
+        scheduled_cancellations=Count("pk", filter=Q(status__in=GRANTING_STATUSES) & (
+            Q(cancel_at_period_end=True) | Q(cancel_at__isnull=False))),
     )
 
 

@@ -11,7 +11,8 @@ from django.contrib.admin.options import csrf_protect_m
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -93,6 +94,23 @@ class PlanFilter(admin.SimpleListFilter):
         return queryset.filter(stripe_subscription_id__in=holding.values("subscription_id"))
 
 
+class CancellationScheduledFilter(admin.SimpleListFilter):
+    """Live subscriptions that end at a known moment (a period-end or dated cancel)."""
+
+    title = "cancellation scheduled"
+    parameter_name = "cancellation_scheduled"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(subscription_cancels_at_value=None)
+        if self.value() == "no":
+            return queryset.filter(subscription_cancels_at_value=None)
+        return queryset
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     form = MembershipInlineForm
@@ -121,6 +139,7 @@ class MemberAdmin(UserAdmin):
         "subscription_status_column",
         "plan_column",
         "period_end_column",
+        "cancels_at_column",
         "stripe_customer_id",
         "stripe_subscription_id",
         "group_names",
@@ -130,6 +149,7 @@ class MemberAdmin(UserAdmin):
     list_filter = (
         SubscriptionStatusFilter,
         PlanFilter,
+        CancellationScheduledFilter,
         "is_active",
         "is_staff",
         "member_groups",
@@ -211,6 +231,10 @@ class MemberAdmin(UserAdmin):
     @admin.display(description="current period ends", ordering="subscription_period_end_value")
     def period_end_column(self, obj: Member) -> str:
         return _format_moment(obj.subscription_period_end_value)
+
+    @admin.display(description="cancels at", ordering="subscription_cancels_at_value")
+    def cancels_at_column(self, obj: Member) -> str:
+        return _format_moment(obj.subscription_cancels_at_value)
 
     def get_inlines(self, request: HttpRequest, obj: Member | None = None):
         # Like the password: first create the member, then give groups.
@@ -464,6 +488,14 @@ def with_subscription_state(queryset: QuerySet[Member]) -> QuerySet[Member]:
         subscription_status_value=Subquery(state.values("status")[:1]),
         subscription_period_end_value=Subquery(state.values("current_period_end")[:1]),
         subscription_price_ids=Subquery(state.values("price_ids")[:1], output_field=JSONField()),
+        # A live subscription's end, when one is scheduled: Stripe sets cancel_at for
+        # a period-end cancel too, else the period end is when it stops.
+        subscription_cancels_at_value=Subquery(
+            state.filter(deleted=False)
+            .filter(Q(cancel_at_period_end=True) | Q(cancel_at__isnull=False))
+            .annotate(ends=Coalesce("cancel_at", "current_period_end"))
+            .values("ends")[:1]
+        ),
     )
 
 

@@ -143,3 +143,20 @@ def test_list_queries_do_not_grow_with_members(staff_client, plans, django_asser
         response = staff_client.get(CHANGELIST, {"subscription_status": "active"})
 
     assert response.content.decode().count(">Gold</td>") == 100
+
+
+def test_cancels_at_column_and_cancellation_scheduled_filter(staff_client, members):
+    cancel_at = PERIOD_END + datetime.timedelta(days=30)
+    SubscriptionState.objects.filter(subscription_id="sub_active").update(
+        cancel_at_period_end=True)  # ends with its period
+    SubscriptionState.objects.filter(subscription_id="sub_trialing").update(cancel_at=cancel_at)
+
+    listing = rows(staff_client.get(CHANGELIST).content.decode())
+    assert cell(listing["active@example.com"], "cancels_at_column") == "2026-12-28 07:11 UTC"
+    assert cell(listing["trialing@example.com"], "cancels_at_column") == "2027-01-27 07:11 UTC"
+    assert cell(listing["past_due@example.com"], "cancels_at_column") == "—"
+
+    scheduled = rows(staff_client.get(CHANGELIST + "?cancellation_scheduled=yes").content.decode())
+    assert set(scheduled) == {"active@example.com", "trialing@example.com"}
+    others = rows(staff_client.get(CHANGELIST + "?cancellation_scheduled=no").content.decode())
+    assert "active@example.com" not in others and "none@example.com" in others

@@ -125,6 +125,20 @@ def test_started_ended_and_past_due(staff_client, business):
     assert 'href="/admin/members/member/?subscription_status=past_due"' in html
 
 
+def test_scheduled_cancellations_count_live_subscriptions_only(staff_client, business):
+    SubscriptionState.objects.filter(subscription_id__in=["sub_g1", "sub_s2"]).update(
+        cancel_at_period_end=True)
+    SubscriptionState.objects.filter(subscription_id="sub_g2").update(cancel_at=timezone.now())
+    # Ended or not granting: not a scheduled cancellation any more.
+    SubscriptionState.objects.filter(subscription_id__in=["sub_c1", "sub_u1"]).update(
+        cancel_at_period_end=True)
+
+    html = staff_client.get("/admin/overview/").content.decode()
+
+    assert figure(html, "scheduled") == "3"
+    assert 'href="/admin/members/member/?cancellation_scheduled=yes"' in html
+
+
 def test_webhook_health(staff_client, business):
     html = staff_client.get("/admin/overview/").content.decode()
 
