@@ -92,7 +92,8 @@ def set_customer(stack: Stack, email: str, customer_id: str | None) -> None:
 def give_group_by_hand(stack: Stack, email: str, group_name: str) -> None:
     """What an administrator does in the member editor: a source=admin membership."""
     stack.query(
-        "INSERT INTO members_membergroup (name, description) VALUES (%s, '') "
+        "INSERT INTO members_membergroup (name, description, price_product_name, "
+        "price_currency, price_interval) VALUES (%s, '', '', '', '') "
         "ON CONFLICT (name) DO NOTHING", [group_name],
     )
     stack.query(
