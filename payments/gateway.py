@@ -95,17 +95,21 @@ def safe_message(raw: str | None) -> str:
 def _config(config: StripeSettings | None) -> StripeSettings:
     """The settings to use. Without an explicit one, the integration must be enabled."""
     if config is None:
-        config = StripeSettings.load()
-        if not config.enabled:
-            raise StripeNotConfigured("The Stripe integration is disabled.")
+        return ensure_configured(StripeSettings.load())
     if not config.secret_key:
         raise StripeNotConfigured("No Stripe secret key is configured.")
     return config
 
 
-def ensure_configured() -> StripeSettings:
-    """The stored settings, or StripeNotConfigured when disabled or keyless."""
-    return _config(None)
+def ensure_configured(stored: StripeSettings | None = None) -> StripeSettings:
+    """The stored settings, or StripeNotConfigured when disabled or keyless.
+
+    ``stored``: the stored settings when the caller has just read them.
+    """
+    config = stored if stored is not None else StripeSettings.load()
+    if not config.enabled:
+        raise StripeNotConfigured("The Stripe integration is disabled.")
+    return _config(config)
 
 
 # Clients by (process, key digest, API base, timeout, retries). A client keeps its
