@@ -155,6 +155,7 @@ def _record_intent(
     expired then; normally there are none), and the Stripe settings to ask with.
     """
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         # The settings' version rides on the lock: no query of its own.
         member = Member.objects.select_for_update(of=("self",)).annotate(
             stripe_settings_version=Subquery(
@@ -187,6 +188,20 @@ def _record_intent(
         intent = CheckoutIntent.objects.create(member=member, key=key, config_digest=digest,
                                                params=params)
         return intent, [], config
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """Let this transaction's COMMIT return before its WAL is flushed (PostgreSQL).
+
+    Safe for step 1 only: the intent is visible to every other transaction at
+    once, and step 3's COMMIT (flushed) makes it durable before any URL is
+    handed out. A crash in between loses an intent whose session nobody was
+    given: it cannot be paid, and the retry makes a new one. Saves one disk
+    flush per checkout.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _create_session(intent: CheckoutIntent, config: StripeSettings) -> dict:
