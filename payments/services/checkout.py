@@ -226,26 +226,49 @@ def _create_session(intent: CheckoutIntent, config: StripeSettings) -> dict:
 
 def _apply_session(intent: CheckoutIntent, session: dict) -> str:
     """Step 3: re-lock the member, re-check, and record the session as the open one."""
-    url = session.get("url") or ""
+    intent.session_id = session["id"]
+    intent.url = session.get("url") or ""
+    intent.expires_at = session.get("expires_at")
     with transaction.atomic():
         subscription_id = Member.objects.select_for_update().filter(
             pk=intent.member_id).values_list("stripe_subscription_id", flat=True).get()
-        # It is open in Stripe, whatever happens below. One UPDATE: no read of
-        # the row first, and only the columns that change.
-        CheckoutIntent.objects.filter(pk=intent.pk).update(
-            session_id=session["id"], url=url, expires_at=session.get("expires_at"),
-            status=OPEN, updated_at=timezone.now())
-        refused = bool(subscription_id)
-        # The subscription's webhook committed while Stripe was asked: this
-        # session must not stay payable. Otherwise it replaces the others.
-        to_expire = CheckoutIntent.objects.filter(member_id=intent.member_id, status=OPEN)
-        if not refused:
-            to_expire = to_expire.exclude(pk=intent.pk)
-        to_expire = list(to_expire)
-    expire_sessions(to_expire)
+        others = _open_and_list_others(intent)
+    refused = bool(subscription_id)
+    # The subscription's webhook committed while Stripe was asked: this session
+    # must not stay payable either. Otherwise it replaces the others.
+    expire_sessions([*others, intent] if refused else others)
     if refused:
         raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
-    return url
+    return intent.url
+
+
+def _open_and_list_others(intent: CheckoutIntent) -> list[CheckoutIntent]:
+    """Record ``intent`` as open (it is, in Stripe) and return the member's other open ones.
+
+    Under the member's lock. One statement on PostgreSQL: the UPDATE touches only
+    the columns that change, and the SELECT (run after the lock was taken) sees
+    the intent as it was, pending, so it lists only the others.
+    """
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        CheckoutIntent.objects.filter(pk=intent.pk).update(
+            session_id=intent.session_id, url=intent.url, expires_at=intent.expires_at,
+            status=OPEN, updated_at=now)
+        return list(CheckoutIntent.objects.filter(member_id=intent.member_id, status=OPEN)
+                    .exclude(pk=intent.pk))
+    table = CheckoutIntent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH opened AS (UPDATE {table} SET session_id = %s, url = %s, expires_at = %s,
+                                                   status = %s, updated_at = %s
+                                WHERE id = %s)
+                SELECT id FROM {table} WHERE member_id = %s AND status = %s AND id <> %s
+            """,  # noqa: S608 (the table name comes from the model)
+            [intent.session_id, intent.url, intent.expires_at, OPEN, now, intent.pk,
+             intent.member_id, OPEN, intent.pk],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return list(CheckoutIntent.objects.filter(pk__in=ids)) if ids else []
 
 
 def expire_sessions(intents: list[CheckoutIntent]) -> None:
