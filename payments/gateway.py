@@ -1,9 +1,8 @@
 """Every call this site makes to Stripe goes through this module.
 
-It builds a ``stripe.StripeClient`` from the stored settings (secret key),
-Django settings (API base, timeout, network retries), turns the SDK's errors
-into three typed exceptions, logs one line per call, and returns plain dicts
-so the rest of the code never depends on SDK objects.
+It keeps one ``stripe.StripeClient`` per process and key (stored settings, Django
+settings), turns the SDK's errors into three typed exceptions, logs one line per
+call, and returns plain dicts so the rest of the code never depends on SDK objects.
 """
 
 from __future__ import annotations
@@ -11,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -96,31 +97,59 @@ def safe_message(raw: str | None) -> str:
 def _config(config: StripeSettings | None) -> StripeSettings:
     """The settings to use. Without an explicit one, the integration must be enabled."""
     if config is None:
-        config = StripeSettings.load()
-        if not config.enabled:
-            raise StripeNotConfigured("The Stripe integration is disabled.")
+        return ensure_configured(StripeSettings.load())
     if not config.secret_key:
         raise StripeNotConfigured("No Stripe secret key is configured.")
     return config
 
 
-def ensure_configured() -> StripeSettings:
-    """The stored settings, or StripeNotConfigured when disabled or keyless."""
-    return _config(None)
+def ensure_configured(stored: StripeSettings | None = None) -> StripeSettings:
+    """The stored settings, or StripeNotConfigured when disabled or keyless.
+
+    ``stored``: the stored settings when the caller has just read them.
+    """
+    config = stored if stored is not None else StripeSettings.load()
+    if not config.enabled:
+        raise StripeNotConfigured("The Stripe integration is disabled.")
+    return _config(config)
+
+
+# Clients by (process, key digest, API base, timeout, retries). A client keeps its
+# HTTP session (one per thread), so calls reuse a kept-alive connection rather than
+# paying a TCP and TLS handshake each. The stored key comes from the settings'
+# version-checked cache, so a key saved by any process is used from the next call.
+_clients: dict[tuple, stripe.StripeClient] = {}
+_clients_lock = threading.Lock()
+_MAX_CLIENTS = 8  # keys in use at once: the stored one, a candidate being checked
 
 
 @sensitive_variables()
 def client(config: StripeSettings | None = None) -> stripe.StripeClient:
-    """A client for the stored secret key, pointed at STRIPE_API_BASE when set."""
+    """The client for the stored secret key, pointed at STRIPE_API_BASE when set."""
     config = _config(config)
+    api_base = (getattr(settings, "STRIPE_API_BASE", "") or "").rstrip("/")
+    # The pid: a client made before a fork must not share its sockets with the child.
+    key = (os.getpid(), hashlib.sha256(config.secret_key.encode()).digest(), api_base,
+           settings.STRIPE_TIMEOUT_SECONDS, settings.STRIPE_MAX_NETWORK_RETRIES)
+    found = _clients.get(key)
+    if found is None:
+        found = _new_client(config.secret_key, api_base)
+        with _clients_lock:
+            if len(_clients) >= _MAX_CLIENTS:
+                _clients.clear()
+            _clients[key] = found
+    return found
+
+
+@sensitive_variables()
+def _new_client(secret_key: str, api_base: str) -> stripe.StripeClient:
     options: dict[str, Any] = {
         "http_client": stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
         "max_network_retries": settings.STRIPE_MAX_NETWORK_RETRIES,
     }
-    api_base = (getattr(settings, "STRIPE_API_BASE", "") or "").rstrip("/")
     if api_base:
         options["base_addresses"] = {"api": api_base, "connect": api_base, "files": api_base}
-    return stripe.StripeClient(config.secret_key, **options)
+    return stripe.StripeClient(secret_key, **options)
 
 
 def _translate(exc: stripe.StripeError) -> StripeError:
@@ -200,7 +229,7 @@ def _call(
         raise StripeUnavailable("Stripe could not be reached.") from exc
     finally:
         logger.info(
-            "stripe_call method=%s resource=%s outcome=%s status=%s duration_ms=%d "
+            "stripe_call method=%s resource=%s outcome=%s status=%s duration_ms=%.1f "
             "request_id=%s member=%s",
             method, resource, outcome, status,
             (time.monotonic() - started) * 1000, request_id, member_id or "-",

@@ -47,9 +47,9 @@ def dispatch(request: HttpRequest, api_id: int, path: str) -> HttpResponse:
 @sensitive_variables()
 def _answer(request: HttpRequest, api_id: int, path: str, headers: dict[str, str]) -> HttpResponse:
     request_id = envelope.request_id_for(request)
-    api = routing.find_api(api_id)
+    api, candidates = routing.route(api_id, path)
     headers.update(security.cors_headers(request, api))
-    candidates = routing.endpoints_at(api, path)
+    routing.require_found(candidates)
     methods = routing.allowed_methods(candidates)
 
     if security.is_preflight(request):

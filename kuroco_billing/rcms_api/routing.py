@@ -40,15 +40,34 @@ def normalise(path: str) -> str:
     return path.strip("/")
 
 
-def endpoints_at(api: Api, path: str) -> list[Endpoint]:
-    """The live endpoints of ``api`` at ``path``; 404 if there are none."""
-    # Stored paths have no leading or trailing slash (the endpoint form refuses
-    # them), so the database can pick the rows: this runs on every request.
-    rows = api.endpoints.filter(enabled=True, path=normalise(path)).order_by("id")
-    found = [e for e in rows if is_live(api, e)]
-    if not found:
-        raise ApiError("not_found", PATH_NOT_FOUND)
+def route(api_id: int, path: str) -> tuple[Api, list[Endpoint]]:
+    """The enabled API and its live endpoints at ``path`` (maybe none), in one query.
+
+    404 when the API does not exist or is disabled. This runs on every request:
+    stored paths have no leading or trailing slash (the endpoint form refuses
+    them), so the database picks the rows, and each brings its API along.
+    """
+    rows = list(Endpoint.objects.select_related("api").filter(
+        api_id=api_id, api__enabled=True, enabled=True, path=normalise(path)).order_by("id"))
+    if not rows:  # a refusal: which 404 it is costs a second query
+        return find_api(api_id), []
+    api = rows[0].api
+    return api, live_at(api, rows)
+
+
+def live_at(api: Api, rows: list[Endpoint]) -> list[Endpoint]:
+    found = []
+    for endpoint in rows:
+        endpoint.api = api  # one Api object for the request, whichever row brought it
+        if is_live(api, endpoint):
+            found.append(endpoint)
     return found
+
+
+def require_found(endpoints: list[Endpoint]) -> list[Endpoint]:
+    if not endpoints:
+        raise ApiError("not_found", PATH_NOT_FOUND)
+    return endpoints
 
 
 def allowed_methods(endpoints: list[Endpoint]) -> list[str]:
