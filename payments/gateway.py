@@ -17,9 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote
 
-import requests
 import stripe
 from django.conf import settings
 from django.db import connections
@@ -489,31 +487,3 @@ def create_webhook_endpoint(
 def delete_webhook_endpoint(endpoint_id: str, *, config: StripeSettings | None = None) -> dict:
     return _plain(_call("DELETE", "/v1/webhook_endpoints/{id}",
                         lambda c: c.v1.webhook_endpoints.delete(endpoint_id), config=config))
-
-
-# --- What only the emulator tells ------------------------------------------------
-
-_REVEALED_SECRET = re.compile(r'<code id="signing-secret">(whsec_[A-Za-z0-9+/=_-]+)</code>')
-
-
-@sensitive_variables()
-def revealed_endpoint_secret(endpoint_id: str, *,
-                             config: StripeSettings | None = None) -> str | None:
-    """An endpoint's signing secret, where the Stripe in use lets it be read; else None.
-
-    Stripe's API returns ``secret`` only in the answer that creates the endpoint.
-    The emulator's dashboard (at STRIPE_API_BASE) reveals it on request; Stripe
-    itself never does, so without STRIPE_API_BASE the answer is None.
-    """
-    api_base = (getattr(settings, "STRIPE_API_BASE", "") or "").rstrip("/")
-    if not api_base or not re.fullmatch(r"we_[A-Za-z0-9]+", endpoint_id):
-        return None
-    _config(config)  # the same rule as for every call: a key must be configured
-    _refuse_inside_transaction("POST", "/webhooks/{id}/reveal")
-    try:
-        response = requests.post(f"{api_base}/webhooks/{quote(endpoint_id)}/reveal",
-                                 timeout=settings.STRIPE_TIMEOUT_SECONDS)
-    except requests.RequestException:
-        return None
-    match = _REVEALED_SECRET.search(response.text) if response.ok else None
-    return match.group(1) if match else None

@@ -7,7 +7,6 @@ They ask Stripe, so the admin runs them outside its transaction (``payments.admi
 from __future__ import annotations
 
 import datetime
-import hmac
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,7 +65,7 @@ def check_setup(stripe_settings: StripeSettings, webhook_url: str) -> list[Check
                                    WEBHOOK_ITEM))
     else:
         results.append(_with_recent_refusals(
-            _webhook_check(endpoints, webhook_url, stripe_settings)))
+            _webhook_check(endpoints, webhook_url)))
 
     groups = list(MemberGroup.objects.exclude(stripe_price_id=None).order_by("name"))
     if not groups:
@@ -187,8 +186,7 @@ def _missing_events(endpoint: dict) -> str:
     return ", ".join(sorted(set(WEBHOOK_EVENTS) - set(endpoint.get("enabled_events") or [])))
 
 
-def _webhook_check(endpoints: list[dict], webhook_url: str,
-                   stripe_settings: StripeSettings | None = None) -> CheckResult:
+def _webhook_check(endpoints: list[dict], webhook_url: str) -> CheckResult:
     matching = [e for e in endpoints if _same_url(e.get("url") or "", webhook_url)]
     if not matching:
         return CheckResult("error", f"No Stripe webhook endpoint sends to {webhook_url}.",
@@ -198,49 +196,29 @@ def _webhook_check(endpoints: list[dict], webhook_url: str,
     if not sending:
         return CheckResult("error", f"The webhook endpoint for {webhook_url} is disabled.",
                            WEBHOOK_ITEM)
-    fits = {e["id"]: secret_fits(e, stripe_settings) for e in sending}
     if len(sending) > 1:
-        return _several_endpoints(sending, fits, webhook_url)
+        return _several_endpoints(sending, webhook_url)
     [endpoint] = sending
     if not _listens(endpoint):
         return CheckResult("error", f"The webhook endpoint for {webhook_url} does not send: "
                                     f"{_missing_events(endpoint)}.", WEBHOOK_ITEM)
-    if fits[endpoint["id"]] is False:
-        return CheckResult(
-            "error",
-            f"The stored webhook signing secret is not the one of endpoint {endpoint['id']}, "
-            f"which sends to {webhook_url}: its deliveries are refused. Paste that "
-            "endpoint's signing secret.", WEBHOOK_ITEM)
     return CheckResult("success", f"A webhook endpoint sends the subscription events to "
                                   f"{webhook_url}.", WEBHOOK_ITEM)
 
 
-def _several_endpoints(sending: list[dict], fits: dict, webhook_url: str) -> CheckResult:
-    """Stripe signs each endpoint's deliveries with its own secret: only one can fit."""
+def _several_endpoints(sending: list[dict], webhook_url: str) -> CheckResult:
+    """Stripe signs each endpoint's deliveries with its own secret: only one can fit.
+
+    Which one cannot be read through Stripe's API (it shows a secret only when the
+    endpoint is created), and the app asks nothing of Stripe but its API.
+    """
     ids = [e["id"] for e in sending]
-    head = f"{len(ids)} webhook endpoints send to {webhook_url}: {', '.join(ids)}."
-    if any(fit is None for fit in fits.values()):
-        return CheckResult(
-            "warning",
-            f"{head} Which one the stored signing secret fits cannot be told: Stripe does not "
-            "show an endpoint's signing secret after it is created. Deliveries from the "
-            "others are refused: keep one endpoint for this address (disable or delete the "
-            "others in Stripe's dashboard).", WEBHOOK_ITEM)
-    fitting = [e for e in sending if fits[e["id"]]]
-    if not fitting:
-        return CheckResult(
-            "error", f"{head} The stored signing secret fits none of them: every delivery is "
-                     "refused. Paste the signing secret of the endpoint to keep.", WEBHOOK_ITEM)
-    kept = fitting[0]
-    others = ", ".join(i for i in ids if i != kept["id"])
-    if not _listens(kept):
-        return CheckResult(
-            "error", f"{head} The stored signing secret is the one of {kept['id']}, which does "
-                     f"not send: {_missing_events(kept)}. Deliveries from {others} are refused.",
-            WEBHOOK_ITEM)
     return CheckResult(
-        "warning", f"{head} The stored signing secret is the one of {kept['id']}; deliveries "
-                   f"from {others} are refused: disable or delete {others} in the dashboard.",
+        "warning",
+        f"{len(ids)} webhook endpoints send to {webhook_url}: {', '.join(ids)}. Which one "
+        "the stored signing secret fits cannot be told: Stripe does not show an endpoint's "
+        "signing secret after it is created. Deliveries from the others are refused: keep "
+        "one endpoint for this address (disable or delete the others in Stripe's dashboard).",
         WEBHOOK_ITEM)
 
 
@@ -258,21 +236,6 @@ def _with_recent_refusals(result: CheckResult) -> CheckResult:
         "24 hours had a signature that fits no stored secret: another endpoint may send to "
         "this address, or the secret was rolled in Stripe but not here (see Refused webhook "
         "deliveries).", WEBHOOK_ITEM)
-
-
-@sensitive_variables()
-def secret_fits(endpoint: dict, stripe_settings: StripeSettings | None) -> bool | None:
-    """Whether a stored webhook secret is ``endpoint``'s; None when that cannot be read."""
-    if stripe_settings is None:
-        return None
-    try:
-        secret = gateway.revealed_endpoint_secret(endpoint["id"], config=stripe_settings)
-    except gateway.StripeError:
-        return None
-    if secret is None:
-        return None
-    return any(hmac.compare_digest(secret.encode(), stored.encode())
-               for stored in stripe_settings.webhook_secrets())
 
 
 # --- The status panel ------------------------------------------------------------

@@ -206,7 +206,7 @@ def test_enabling_with_a_working_key_saves_and_fills_the_panel(
 # --- Several endpoints for our URL ------------------------------------------------------
 
 @pytest.mark.emulator_options(allow_remote_webhooks=True)
-def test_several_endpoints_the_check_names_the_one_the_secret_fits(
+def test_several_endpoints_for_our_url_are_named_with_what_to_do(
     staff_client, on_emulator, stripe_client
 ):
     first = endpoint(stripe_client)
@@ -220,47 +220,18 @@ def test_several_endpoints_the_check_names_the_one_the_secret_fits(
     assert webhook[1] == "Warning"
     listed = ", ".join(e.id for e in sorted([first, second], key=lambda e: (e.created, e.id)))
     assert webhook[2] == (
-        f"2 webhook endpoints send to {WEBHOOK_URL}: {listed}. The stored "
-        f"signing secret is the one of {second.id}; deliveries from {first.id} are refused: "
-        f"disable or delete {first.id} in the dashboard.")
+        f"2 webhook endpoints send to {WEBHOOK_URL}: {listed}. Which one the stored signing "
+        "secret fits cannot be told: Stripe does not show an endpoint's signing secret after "
+        "it is created. Deliveries from the others are refused: keep one endpoint for this "
+        "address (disable or delete the others in Stripe's dashboard).")
     assert second.secret not in html and first.secret not in html
 
 
-@pytest.mark.emulator_options(allow_remote_webhooks=True)
-def test_several_endpoints_and_a_secret_that_fits_none(staff_client, on_emulator, stripe_client):
-    endpoint(stripe_client)
-    endpoint(stripe_client)
-    store_keys(on_emulator.secret_key, on_emulator.publishable_key, enabled=True,
-               webhook_secret="whsec_ofNoEndpoint1")
-
-    html = staff_client.post(RUN_URL, follow=True).content.decode()
-
-    [webhook] = [row for row in panel_rows(html) if row[0] == "Webhook endpoint"]
-    assert webhook[1] == "Problem"
-    assert "The stored signing secret fits none of them: every delivery is refused." in webhook[2]
-
-
-@pytest.mark.emulator_options(allow_remote_webhooks=True)
-def test_one_endpoint_with_another_secret_is_a_problem(staff_client, on_emulator, stripe_client):
-    only = endpoint(stripe_client)
-    store_keys(on_emulator.secret_key, on_emulator.publishable_key, enabled=True,
-               webhook_secret="whsec_ofNoEndpoint1")
-
-    html = staff_client.post(RUN_URL, follow=True).content.decode()
-
-    [webhook] = [row for row in panel_rows(html) if row[0] == "Webhook endpoint"]
-    assert webhook[1:] == ("Problem", (
-        f"The stored webhook signing secret is not the one of endpoint {only.id}, which sends "
-        f"to {WEBHOOK_URL}: its deliveries are refused. Paste that endpoint's signing secret."))
-
-
-def test_with_stripe_itself_the_check_says_it_cannot_tell(settings):
-    settings.STRIPE_API_BASE = ""  # Stripe's API never shows a secret after creation
-    config = StripeSettings(secret_key="sk_test_x", webhook_secret="whsec_x")
+def test_the_check_says_it_cannot_tell_which_endpoint_the_secret_fits():
     endpoints = [{"id": f"we_{n}", "url": WEBHOOK_URL, "status": "enabled",
                   "enabled_events": list(WEBHOOK_EVENTS)} for n in (1, 2)]
 
-    result = _webhook_check(endpoints, WEBHOOK_URL, config)
+    result = _webhook_check(endpoints, WEBHOOK_URL)
 
     assert result.level == "warning"
     assert result.message.startswith(
