@@ -139,8 +139,12 @@ def _state_update() -> tuple[str, list]:
     return _STATE_UPDATE
 
 
-def save_state(state: SubscriptionState) -> None:
-    """Write the state row: an insert when new, else one targeted update."""
+def save_state(state: SubscriptionState, later: list | None = None) -> None:
+    """Write the state row: an insert when new, else one targeted update.
+
+    On PostgreSQL the update may go to ``later`` instead, as ``(sql, params)``
+    for the caller to send with its next statement (a data-modifying CTE).
+    """
     if state._state.adding:
         try:
             state.save(force_insert=True)
@@ -149,9 +153,13 @@ def save_state(state: SubscriptionState) -> None:
             raise Retry from None
         return
     sql, fields = _state_update()
-    params = [f.get_db_prep_save(f.pre_save(state, False), connection) for f in fields]
+    params = [*(f.get_db_prep_save(f.pre_save(state, False), connection) for f in fields),
+              state.pk]
+    if later is not None and connection.vendor == "postgresql":
+        later.append((sql, params))
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, state.pk])
+        cursor.execute(sql, params)
         if cursor.rowcount != 1:  # the row is locked: only a bug gets here
             raise DatabaseError("The subscription state row was not updated.")
 
