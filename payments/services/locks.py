@@ -6,7 +6,7 @@ transaction holds the database's write lock (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from members.models import Member
 
@@ -95,16 +95,56 @@ def _hydrate(row: tuple) -> tuple[Member, SubscriptionState | None]:
 def db_values(model, values, fields=None) -> list:
     """Raw database values as the ORM would give them (JSON decoded, datetimes aware)."""
     out = []
-    for f, value in zip(fields or model._meta.concrete_fields, values, strict=True):
-        for converter in connection.ops.get_db_converters(f.get_col(model._meta.db_table)) + \
-                f.get_db_converters(connection):
-            value = converter(value, f.get_col(model._meta.db_table), connection)
+    for (col, converters), value in zip(_converters(model, fields), values, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
         out.append(value)
     return out
 
 
-def save_state(state: SubscriptionState) -> None:
-    """Write the state row: an insert when new, else one targeted update."""
+_CONVERTERS: dict = {}
+
+
+def _converters(model, fields) -> list:
+    """Each field's column and converters, worked out once per connection and field list."""
+    key = (connection.alias, connection.vendor, model, tuple(fields or ()))
+    found = _CONVERTERS.get(key)
+    if found is None:
+        found = []
+        for f in fields or model._meta.concrete_fields:
+            col = f.get_col(model._meta.db_table)
+            found.append((col, connection.ops.get_db_converters(col)
+                          + f.get_db_converters(connection)))
+        _CONVERTERS[key] = found
+    return found
+
+
+_STATE_UPDATE_FIELDS = (
+    "customer_id", "member", "status", "price_ids", "current_period_end",
+    "cancel_at_period_end", "cancel_at", "trial_end", "created",
+    "last_event_created", "last_event_id", "fetched_at", "deleted", "updated_at",
+)
+_STATE_UPDATE: tuple[str, list] | None = None
+
+
+def _state_update() -> tuple[str, list]:
+    """The state row's UPDATE, compiled once: the ORM's save would compile it every event."""
+    global _STATE_UPDATE
+    if _STATE_UPDATE is None:
+        fields = [SubscriptionState._meta.get_field(name) for name in _STATE_UPDATE_FIELDS]
+        sql = 'UPDATE "{table}" SET {columns} WHERE "id" = %s'.format(  # noqa: S608
+            table=SubscriptionState._meta.db_table,
+            columns=", ".join(f'"{f.column}" = %s' for f in fields))
+        _STATE_UPDATE = (sql, fields)
+    return _STATE_UPDATE
+
+
+def save_state(state: SubscriptionState, later: list | None = None) -> None:
+    """Write the state row: an insert when new, else one targeted update.
+
+    On PostgreSQL the update may go to ``later`` instead, as ``(sql, params)``
+    for the caller to send with its next statement (a data-modifying CTE).
+    """
     if state._state.adding:
         try:
             state.save(force_insert=True)
@@ -112,11 +152,16 @@ def save_state(state: SubscriptionState) -> None:
             # Committed by another transaction after this one's snapshot was taken.
             raise Retry from None
         return
-    state.save(update_fields=[
-        "customer_id", "member", "status", "price_ids", "current_period_end",
-        "cancel_at_period_end", "cancel_at", "trial_end", "created",
-        "last_event_created", "last_event_id", "fetched_at", "deleted", "updated_at",
-    ])
+    sql, fields = _state_update()
+    params = [*(f.get_db_prep_save(f.pre_save(state, False), connection) for f in fields),
+              state.pk]
+    if later is not None and connection.vendor == "postgresql":
+        later.append((sql, params))
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:  # the row is locked: only a bug gets here
+            raise DatabaseError("The subscription state row was not updated.")
 
 
 # --- Applying ---------------------------------------------------------------

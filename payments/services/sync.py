@@ -190,10 +190,12 @@ def revoke(member: Member, subscription_id: str) -> list[str]:
     return grants.revoke(member, subscription_id)
 
 
-def apply_event(event: dict, *, truth: StripeTruth | None = None) -> SyncResult:
+def apply_event(event: dict, *, truth: StripeTruth | None = None,
+                later: list | None = None) -> SyncResult:
     """Apply one ``customer.subscription.*`` event, in order. Call inside ``atomic()``.
 
     Raises NeedsStripe (roll back, fetch, call again with ``truth``) or Retry.
+    ``later`` may receive the state row's update (see ``locks.save_state``).
     """
     subscription = event["data"]["object"]
     subscription_id = subscription["id"]
@@ -230,7 +232,7 @@ def apply_event(event: dict, *, truth: StripeTruth | None = None) -> SyncResult:
     result = apply_snapshot(member, state, subscription, deleted=is_deletion, truth=truth)
     if created >= state.last_event_created:
         state.last_event_created, state.last_event_id = created, event_id
-    save_state(state)
+    save_state(state, later)
     result.changes = changes + result.changes
     result.note = " ".join(filter(None, [note, result.note]))
     return result

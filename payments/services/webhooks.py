@@ -162,6 +162,7 @@ def _apply_and_store(event: dict, config: StripeSettings, known: _Known, force: 
     expired once the transaction has committed.
     """
     left_open: list[CheckoutIntent] = []
+    later: list[tuple[str, list]] = []  # the state row's update, sent with the event's insert
     with transaction.atomic():
         row = WebhookEvent(
             event_id=event["id"], type=event["type"],
@@ -170,7 +171,7 @@ def _apply_and_store(event: dict, config: StripeSettings, known: _Known, force: 
         )
         reason = _ignore_reason(event, config)
         if reason is None:
-            result = sync.apply_event(event, truth=truth)
+            result = sync.apply_event(event, truth=truth, later=later)
             row.member = result.member
             row.status = (WebhookEvent.Status.IGNORED if result.ignored
                           else WebhookEvent.Status.PROCESSED)
@@ -181,7 +182,7 @@ def _apply_and_store(event: dict, config: StripeSettings, known: _Known, force: 
         else:
             row.status, row.note, changes = WebhookEvent.Status.IGNORED, reason, []
         row.processed_at = timezone.now()
-        _store(row, stored=known.status is not None, force=force)
+        _store(row, stored=known.status is not None, force=force, later=later)
     return row, changes, left_open
 
 
@@ -201,7 +202,8 @@ def _insert_sql() -> tuple[str, list]:
     return _INSERT_SQL
 
 
-def _store(row: WebhookEvent, *, stored: bool, force: bool) -> None:
+def _store(row: WebhookEvent, *, stored: bool, force: bool,
+           later: list[tuple[str, list]]) -> None:
     """Insert the finished row, or update the stored failed one; _Duplicate if another won.
 
     Inserting last keeps the transaction short; a concurrent delivery of the same
@@ -210,6 +212,12 @@ def _store(row: WebhookEvent, *, stored: bool, force: bool) -> None:
     if not stored:
         sql, fields = _insert_sql()
         params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        if later:
+            # One round trip for both writes: the update runs whether or not the
+            # insert does; if it does not, _Duplicate below rolls both back.
+            [(update_sql, update_params)] = later
+            sql, params = f"WITH state AS ({update_sql}) {sql}", [*update_params, *params]
+            later.clear()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             inserted = cursor.fetchone()
@@ -217,6 +225,11 @@ def _store(row: WebhookEvent, *, stored: bool, force: bool) -> None:
             row.pk = inserted[0]
             row._state.adding = False
             return
+    if later:
+        with connection.cursor() as cursor:
+            for update_sql, update_params in later:
+                cursor.execute(update_sql, update_params)
+        later.clear()
     # Stored before (failed, or being reprocessed), or inserted meanwhile by another delivery.
     stored_row = WebhookEvent.objects.select_for_update().filter(event_id=row.event_id).first()
     if stored_row is None or (stored_row.status != WebhookEvent.Status.FAILED and not force):
