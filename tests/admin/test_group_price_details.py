@@ -11,15 +11,7 @@ ADD = "/admin/members/membergroup/add/"
 
 
 @pytest.fixture
-def on_emulator(emulator, settings, db):
-    settings.STRIPE_API_BASE = emulator.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    config = StripeSettings.load()
-    config.enabled = True
-    config.publishable_key = emulator.publishable_key
-    config.secret_key = emulator.secret_key
-    config.webhook_secret = "whsec_stored1"
-    config.save()
+def on_emulator(stripe_keys_on_emulator, emulator):
     return emulator
 
 

@@ -4,23 +4,14 @@ import pytest
 
 from kuroco_billing.rcms_api.models import Api, Endpoint
 from members.models import MemberGroup
-from payments.models import StripeSettings
 from payments.setup_checks import check_setup, portal_check
 
 WEBHOOK_URL = "http://testserver/direct/stripe/webhook/"
 
 
 @pytest.fixture
-def config(emulator, settings, db):
-    settings.STRIPE_API_BASE = emulator.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    stored = StripeSettings.load()
-    stored.enabled = True
-    stored.publishable_key = emulator.publishable_key
-    stored.secret_key = emulator.secret_key
-    stored.webhook_secret = "whsec_stored1"
-    stored.save()
-    return stored
+def config(stripe_keys_on_emulator):
+    return stripe_keys_on_emulator
 
 
 def monthly(stripe_client, name, amount):
