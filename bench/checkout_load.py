@@ -9,22 +9,25 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from bench.counters import log_size, machine, stripe_calls
+from bench.counters import StatementLog, log_size, machine, stripe_calls
 from kuroco_billing.devtools.processes import (
     RELIABILITY_PASSWORD,
     Stack,
     build_stack,
     drop_database,
+    query,
     reliability_email,
 )
 
 WARM_UP = 2  # checkouts that wake both workers (imports, connections), not counted
+STATEMENT_SAMPLE = 6  # after the timed ones, checkouts whose statements are counted
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Checkout:
     status: int
     stripe_ms: float = 0.0
     calls: int = 0
+    statements: int | None = None
 
     @property
     def overhead_ms(self) -> float:
@@ -73,39 +77,82 @@ def summary(checkouts: list[Checkout]) -> str:
              for row in rows]
     lines.append(f"Stripe calls per checkout: {statistics.fmean(calls):.2f} "
                  f"(min {min(calls)}, max {max(calls)})")
+    statements = [c.statements for c in COUNTED if c.statements is not None]
+    if statements:
+        lines.append(f"SQL statements per checkout: {statistics.fmean(statements):.2f} "
+                     f"(min {min(statements)}, max {max(statements)}; from PostgreSQL's log)")
     return "\n".join(lines)
+
+
+def count_statements(stack: Stack, admin_url: str, server_log: str | None,
+                     checkout: Callable[[str, dict], Checkout],
+                     members: list[tuple[str, dict]], show: bool) -> None:
+    """After the timed checkouts: each further checkout's statements, from PostgreSQL's log.
+
+    Logging every statement costs the server time, so it is turned on only now; the
+    workers' sessions are ended so that they reconnect with it (their health check).
+    """
+    database = stack.database_url.rsplit("/", 1)[1]
+    statement_log, why = StatementLog.locate(admin_url, database, server_log)
+    if statement_log is None:
+        print(f"statements not counted: {why}")
+        return
+    statement_log.enable()
+    query(admin_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+    for n, (email, jar) in enumerate(members):
+        mark = statement_log.mark()
+        done = checkout(email, jar)
+        time.sleep(0.05)  # the server's last lines reach its log
+        sent = statement_log.statements(mark, statement_log.mark())
+        if n >= WARM_UP:  # the first ones reconnect
+            done.statements = len(sent)
+            COUNTED.append(done)
+            if show and n == len(members) - 1:
+                print("statements of one checkout:", *sent, sep="\n  ")
+
+
+COUNTED: list[Checkout] = []
 
 
 def main(args: argparse.Namespace) -> int:
     count = args.checkouts
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
     with tempfile.TemporaryDirectory(prefix="kb-bench-checkout-") as logs:
-        stack = build_stack(args.database_url, Path(logs), members=count + WARM_UP,
+        total = count + 2 * WARM_UP + STATEMENT_SAMPLE
+        stack = build_stack(args.database_url, Path(logs), members=total,
                             workers=args.workers, CONN_MAX_AGE=str(args.conn_max_age))
         try:
             api_id, paths = cookie_api(stack)
-            emails = [reliability_email(n) for n in range(count + WARM_UP)]
+            emails = [reliability_email(n) for n in range(total)]
             with ThreadPoolExecutor(max_workers=args.workers) as pool:
                 cookies = list(pool.map(lambda e: sign_in(stack, api_id, paths, e), emails))
             ids = dict(stack.query("SELECT email, id::text FROM members_member "
                                    "WHERE email = ANY(%s)", [emails]))
             server_log = stack.processes[-1].log_path
             checkout_url = f"{stack.url}/rcms-api/{api_id}/{paths['checkout']}"
-            admin_url = stack.database_url.rsplit("/", 1)[0] + "/postgres"
-            print(f"machine: {machine(admin_url)}")
-            print(f"gunicorn {args.workers} sync workers, CONN_MAX_AGE={args.conn_max_age}, "
-                  f"the emulator at {stack.emulator_url}; {count} checkouts, one at a time",
-                  flush=True)
-            checkouts: list[Checkout] = []
-            start = 0
-            for n, (email, jar) in enumerate(zip(emails, cookies, strict=True)):
-                if n == WARM_UP:
-                    start = log_size(server_log)
+
+            def checkout(email: str, jar: dict) -> Checkout:
                 began = time.perf_counter()
                 response = requests.post(checkout_url, json={}, cookies=jar,
                                          headers={"Origin": stack.url}, timeout=60)
                 wall = (time.perf_counter() - began) * 1000
+                return Checkout(ids[email], wall, response.status_code)
+
+            print(f"machine: {machine(admin_url)}")
+            print(f"gunicorn {args.workers} sync workers, CONN_MAX_AGE={args.conn_max_age}, "
+                  f"the emulator at {stack.emulator_url}; {count} checkouts, one at a time",
+                  flush=True)
+            members = list(zip(emails, cookies, strict=True))
+            timed = count + WARM_UP
+            checkouts: list[Checkout] = []
+            start = 0
+            for n, (email, jar) in enumerate(members[:timed]):
+                if n == WARM_UP:
+                    start = log_size(server_log)
+                done = checkout(email, jar)
                 if n >= WARM_UP:
-                    checkouts.append(Checkout(ids[email], wall, response.status_code))
+                    checkouts.append(done)
             time.sleep(0.3)  # the last log lines reach the file
             print(f"machine after: {machine(admin_url)}")
             by_member = {c.member_id: c for c in checkouts}
@@ -113,6 +160,8 @@ def main(args: argparse.Namespace) -> int:
                 if call.member in by_member:
                     by_member[call.member].stripe_ms += call.duration_ms
                     by_member[call.member].calls += 1
+            count_statements(stack, admin_url, args.server_log, checkout, members[timed:],
+                             args.show_statements)
         finally:
             stack.stop()
             drop_database(stack.database_url)

@@ -57,11 +57,22 @@ class StatementLog:
 
     def count(self, start: int, end: int) -> int:
         """Statements the bench database's sessions sent between two marks."""
+        return len(self.statements(start, end))
+
+    def statements(self, start: int, end: int) -> list[str]:
+        """The statements themselves (first line of each), as the server logged them."""
         data = query(self.admin_url, "SELECT pg_read_binary_file(%s, %s, %s)",
                      [self.path, start, end - start])[0][0]
         tag = f"@{self.database} ".encode()
-        return sum(1 for line in bytes(data).split(b"\n")
-                   if STATEMENT.search(line) and (not self.by_database or tag in line))
+        lines = bytes(data).split(b"\n")
+        found = []
+        for n, line in enumerate(lines):
+            match = STATEMENT.search(line)
+            if match and (not self.by_database or tag in line):
+                # A statement that starts with a newline goes on in the next lines.
+                text = line[match.end():].strip() or lines[min(n + 1, len(lines) - 1)].strip()
+                found.append(text.decode(errors="replace"))
+        return found
 
 
 @dataclass

@@ -442,6 +442,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkout", action="store_true",
                         help="measure checkouts instead (bench/checkout_load.py)")
     parser.add_argument("--checkouts", type=int, default=50, help="with --checkout")
+    parser.add_argument("--show-statements", action="store_true",
+                        help="with --checkout: print one checkout's SQL statements")
     parser.add_argument("--members", type=int, default=300)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8, help="concurrent clients")
