@@ -112,6 +112,18 @@ def ensure_configured(stored: StripeSettings | None = None) -> StripeSettings:
     return _config(config)
 
 
+def refuse_early_if_off() -> None:
+    """StripeNotConfigured when the integration is off, judged first by this process's cache.
+
+    For a step that checks the stored version again under its lock (checkout's
+    step 1 does): a cached "on" costs no query; an "off" is read again before
+    refusing, so an old cache never refuses a request.
+    """
+    cached = StripeSettings.cached()
+    if cached is None or not (cached.enabled and cached.secret_key):
+        ensure_configured()
+
+
 # Clients by (process, key digest, API base, timeout, retries). A client keeps its
 # HTTP session (one per thread), so calls reuse a kept-alive connection rather than
 # paying a TCP and TLS handshake each. The stored key comes from the settings'

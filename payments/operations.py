@@ -73,7 +73,7 @@ def checkout(ctx: OperationContext) -> dict:
     refuse_forbidden_fields(ctx.data or {})
     refuse_forbidden_fields(_raw_body(ctx))
     with stripe_errors():
-        gateway.ensure_configured()  # refuse early (503) when disabled or keyless
+        gateway.refuse_early_if_off()  # 503 when disabled or keyless, before anything else
         try:
             url = checkout_service.start_checkout(ctx.member, ctx.endpoint.parameters or {})
         except checkout_service.CheckoutRefused as exc:

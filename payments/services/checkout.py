@@ -16,11 +16,12 @@ from django.db import connection, transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
 
-from members.models import Member
+from members.models import Member, MemberGroup
 
 from .. import gateway
 from ..models import CheckoutIntent, StripeSettings
 from ..prices import unlinked_prices
+from .locks import db_values
 
 logger = logging.getLogger("payments.checkout")
 
@@ -88,13 +89,12 @@ def _endpoint_plan(parameters: dict) -> dict:
             "cancel_url": cancel_url, "trial_period_days": trial}
 
 
-def _require_granting(items: list[dict]) -> None:
+def _refuse_unlinked(unlinked: list[str]) -> None:
     """Every price must give a group: a subscription that grants nothing is a sale of nothing.
 
     That each price is active and recurring is checked when an administrator
     links it to a group, and by the setup check; not on every checkout.
     """
-    unlinked = unlinked_prices(item["price"] for item in items)
     if unlinked:
         raise CheckoutRefused(
             "unprocessable_entity",
@@ -132,7 +132,6 @@ def session_params(member: Member, plan: dict) -> dict:
 def start_checkout(member: Member, parameters: dict) -> str:
     """The URL of the member's Checkout Session: one Stripe call, none when reused."""
     plan = _endpoint_plan(parameters)
-    _require_granting(plan["items"])
     try:
         intent, stale, config = _record_intent(member.pk, plan)
     except CheckoutRefused as refused:
@@ -155,16 +154,11 @@ def _record_intent(
     expired then; normally there are none), and the Stripe settings to ask with.
     """
     with transaction.atomic():
-        _commit_without_waiting_for_disk()
-        # The settings' version rides on the lock: no query of its own.
-        member = Member.objects.select_for_update(of=("self",)).annotate(
-            stripe_settings_version=Subquery(
-                StripeSettings.objects.filter(pk=1).values("updated_at")),
-        ).get(pk=member_id)
+        member, version, unlinked = _lock_member(member_id, [i["price"] for i in plan["items"]])
+        config = gateway.ensure_configured(StripeSettings.load_if_changed(version))
+        _refuse_unlinked(unlinked)
         if member.stripe_subscription_id:
             raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
-        config = gateway.ensure_configured(
-            StripeSettings.load_if_changed(member.stripe_settings_version))
         params = session_params(member, plan)
         digest = _digest(params)
         # After the lock, in a statement of their own: they are read as they are now.
@@ -190,18 +184,42 @@ def _record_intent(
         return intent, [], config
 
 
-def _commit_without_waiting_for_disk() -> None:
-    """Let this transaction's COMMIT return before its WAL is flushed (PostgreSQL).
+_LOCK_MEMBER_SQL = """
+SELECT m."id", m."email", m."stripe_customer_id", m."stripe_subscription_id",
+    (SELECT "updated_at" FROM "{settings}" WHERE "id" = 1),
+    ARRAY(SELECT DISTINCT "stripe_price_id" FROM "{groups}" WHERE "stripe_price_id" = ANY(%s)),
+    set_config('synchronous_commit', 'off', true)
+FROM "{members}" m WHERE m."id" = %s FOR UPDATE OF m
+""".format(settings=StripeSettings._meta.db_table,  # noqa: S608, UP032 (names from the models)
+           groups=MemberGroup._meta.db_table, members=Member._meta.db_table)
+_LOCKED_FIELDS = ("id", "email", "stripe_customer_id", "stripe_subscription_id")
 
-    Safe for step 1 only: the intent is visible to every other transaction at
-    once, and step 3's COMMIT (flushed) makes it durable before any URL is
-    handed out. A crash in between loses an intent whose session nobody was
-    given: it cannot be paid, and the retry makes a new one. Saves one disk
-    flush per checkout.
+
+def _lock_member(member_id: int, prices: list[str]) -> tuple[Member, object, list[str]]:
+    """Step 1's lock: the member, the settings' version and the prices no group carries.
+
+    One statement on PostgreSQL, which also lets this transaction's COMMIT return
+    before its WAL is flushed. That is safe for step 1 only: the intent is
+    visible to every other transaction at once, and step 3's COMMIT (flushed)
+    makes it durable before any URL is handed out. A crash in between loses an
+    intent whose session nobody was given: it cannot be paid, and the retry
+    makes a new one. Saves one disk flush per checkout.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    if connection.vendor != "postgresql":
+        member = Member.objects.select_for_update(of=("self",)).annotate(
+            stripe_settings_version=Subquery(
+                StripeSettings.objects.filter(pk=1).values("updated_at")),
+        ).get(pk=member_id)
+        return member, member.stripe_settings_version, unlinked_prices(prices)
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_MEMBER_SQL, [sorted(set(prices)), member_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Member.DoesNotExist
+    member = Member.from_db(connection.alias, _LOCKED_FIELDS, row[:4])
+    [version] = db_values(StripeSettings, [row[4]],
+                          [StripeSettings._meta.get_field("updated_at")])
+    return member, version, sorted(set(prices) - set(row[5]))
 
 
 def _create_session(intent: CheckoutIntent, config: StripeSettings) -> dict:
@@ -229,10 +247,7 @@ def _apply_session(intent: CheckoutIntent, session: dict) -> str:
     intent.session_id = session["id"]
     intent.url = session.get("url") or ""
     intent.expires_at = session.get("expires_at")
-    with transaction.atomic():
-        subscription_id = Member.objects.select_for_update().filter(
-            pk=intent.member_id).values_list("stripe_subscription_id", flat=True).get()
-        others = _open_and_list_others(intent)
+    subscription_id, others = _open_and_list_others(intent)
     refused = bool(subscription_id)
     # The subscription's webhook committed while Stripe was asked: this session
     # must not stay payable either. Otherwise it replaces the others.
@@ -242,33 +257,51 @@ def _apply_session(intent: CheckoutIntent, session: dict) -> str:
     return intent.url
 
 
-def _open_and_list_others(intent: CheckoutIntent) -> list[CheckoutIntent]:
-    """Record ``intent`` as open (it is, in Stripe) and return the member's other open ones.
+_OPEN_SQL = """
+WITH locked AS (
+    SELECT "stripe_subscription_id" FROM "{members}" WHERE "id" = %s FOR UPDATE
+), opened AS (
+    UPDATE "{intents}" SET "session_id" = %s, "url" = %s, "expires_at" = %s, "status" = %s,
+        "updated_at" = %s
+    WHERE "id" = %s AND EXISTS (SELECT 1 FROM locked)
+)
+SELECT locked."stripe_subscription_id", others."id" FROM locked LEFT JOIN (
+    SELECT "id" FROM "{intents}" WHERE "member_id" = %s AND "status" = %s AND "id" <> %s
+) others ON TRUE
+""".format(members=Member._meta.db_table,  # noqa: S608, UP032 (names from the models)
+           intents=CheckoutIntent._meta.db_table)
 
-    Under the member's lock. One statement on PostgreSQL: the UPDATE touches only
-    the columns that change, and the SELECT (run after the lock was taken) sees
-    the intent as it was, pending, so it lists only the others.
+
+def _open_and_list_others(intent: CheckoutIntent) -> tuple[str | None, list[CheckoutIntent]]:
+    """Under the member's lock: the subscription they hold now, ``intent`` recorded as
+    open (it is, in Stripe), and the member's other open intents.
+
+    One statement on PostgreSQL, in its own (flushed) transaction. The member is
+    locked first, as every writer does: the UPDATE waits for the lock through its
+    ``EXISTS``. The locked row is read as it is now, after any webhook that held
+    it; the other intents as they were when the statement began, so at worst one
+    the webhook had just closed is expired again, which Stripe refuses harmlessly.
     """
     now = timezone.now()
     if connection.vendor != "postgresql":
-        CheckoutIntent.objects.filter(pk=intent.pk).update(
-            session_id=intent.session_id, url=intent.url, expires_at=intent.expires_at,
-            status=OPEN, updated_at=now)
-        return list(CheckoutIntent.objects.filter(member_id=intent.member_id, status=OPEN)
-                    .exclude(pk=intent.pk))
-    table = CheckoutIntent._meta.db_table
+        with transaction.atomic():
+            subscription_id = Member.objects.select_for_update().filter(
+                pk=intent.member_id).values_list("stripe_subscription_id", flat=True).get()
+            CheckoutIntent.objects.filter(pk=intent.pk).update(
+                session_id=intent.session_id, url=intent.url, expires_at=intent.expires_at,
+                status=OPEN, updated_at=now)
+            others = list(CheckoutIntent.objects.filter(member_id=intent.member_id,
+                                                        status=OPEN).exclude(pk=intent.pk))
+        return subscription_id, others
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""WITH opened AS (UPDATE {table} SET session_id = %s, url = %s, expires_at = %s,
-                                                   status = %s, updated_at = %s
-                                WHERE id = %s)
-                SELECT id FROM {table} WHERE member_id = %s AND status = %s AND id <> %s
-            """,  # noqa: S608 (the table name comes from the model)
-            [intent.session_id, intent.url, intent.expires_at, OPEN, now, intent.pk,
-             intent.member_id, OPEN, intent.pk],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    return list(CheckoutIntent.objects.filter(pk__in=ids)) if ids else []
+        cursor.execute(_OPEN_SQL, [
+            intent.member_id, intent.session_id, intent.url, intent.expires_at, OPEN, now,
+            intent.pk, intent.member_id, OPEN, intent.pk,
+        ])
+        rows = cursor.fetchall()
+    subscription_id = rows[0][0] if rows else None
+    ids = [row[1] for row in rows if row[1] is not None]
+    return subscription_id, (list(CheckoutIntent.objects.filter(pk__in=ids)) if ids else [])
 
 
 def expire_sessions(intents: list[CheckoutIntent]) -> None:

@@ -11,10 +11,11 @@ import json
 
 import pytest
 import requests
+from django.utils import timezone
 
 from kuroco_billing.rcms_api.models import Endpoint
 from members.models import Member, MemberGroup
-from payments.models import CheckoutIntent
+from payments.models import CheckoutIntent, StripeSettings
 from payments.services.checkout import close_open_sessions
 from tests.fixtures.accounts import MEMBER_PASSWORD
 from tests.fixtures.billing import WEBHOOK_PATH, create_recurring_price, pay, signature_header
@@ -249,3 +250,27 @@ def test_a_replaced_already_canceled_message_is_still_recognised(stripe_enabled,
     response = shopper.cancel()
     assert response.status_code == 200, response.text
     assert Member.objects.get(pk=member.pk).stripe_subscription_id is None
+
+
+def test_payments_turned_off_by_another_process_refuse_despite_this_ones_cache(
+        stripe_enabled, stripe_log, shopper, member):
+    StripeSettings.load()  # this process has them cached: on
+    # Another worker or node turns payments off: this process's cache is now old.
+    StripeSettings.objects.filter(pk=1).update(enabled=False, updated_at=timezone.now())
+    stripe_log.clear()
+    response = shopper.checkout()
+    assert response.status_code == 503, response.text
+    assert error_of(response)["code"] == "service_unavailable"
+    assert stripe_log.calls() == []
+    assert not CheckoutIntent.objects.filter(member=member).exists()
+
+
+def test_payments_turned_on_by_another_process_are_not_refused_by_this_ones_cache(
+        stripe_enabled, stripe_log, shopper, member):
+    StripeSettings.objects.filter(pk=1).update(enabled=False, updated_at=timezone.now())
+    assert not StripeSettings.load().enabled  # this process has them cached: off
+    StripeSettings.objects.filter(pk=1).update(enabled=True, updated_at=timezone.now())
+    stripe_log.clear()
+    response = shopper.checkout()
+    assert response.status_code == 200, response.text
+    assert stripe_log.calls() == [f"POST {SESSIONS}"]

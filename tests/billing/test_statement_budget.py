@@ -1,4 +1,4 @@
-"""The webhook's statement budget: at most 8 per processed event, 3 per duplicate, no Stripe call.
+"""Statement budgets: the webhook's (8 per processed event, 3 per duplicate), a checkout's.
 
 Counted as the database sees them, transaction control included. Statements and
 savepoints pass through a connection ``execute_wrapper``. BEGIN and COMMIT do
@@ -164,3 +164,36 @@ def test_the_counter_sees_transaction_control(transactional_db, count_statements
                 Member.objects.count()
     words = [s.split()[0].upper() for s in seen.statements]
     assert words == ["SELECT", "BEGIN", "SELECT", "SAVEPOINT", "SELECT", "RELEASE", "COMMIT"]
+
+
+# --- A checkout ------------------------------------------------------------------------
+# Sign-in and routing (session, member, endpoint) and the three steps: step 1 in one
+# transaction (lock with the settings' version and the linked prices, the member's
+# intents, the new one), the Stripe call, step 3 in one statement.
+CHECKOUT_BUDGET = 9
+
+
+@pytest.fixture
+def stripe_log(emulator, stripe_enabled):
+    from .emulator_requests import watch
+
+    return watch(emulator)
+
+
+@pytest.mark.postgres
+def test_a_checkout_budget(client, count_statements, checkout_api, member, stripe_log):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    from payments.models import CheckoutIntent, StripeSettings
+
+    client.force_login(member)
+    url = f"/rcms-api/{checkout_api.pk}/stripe/checkout"
+    origin = {"HTTP_ORIGIN": "http://testserver"}
+    StripeSettings.load()  # a worker after its first request: settings read once
+    stripe_log.clear()
+    with count_statements() as seen:
+        response = client.post(url, {}, content_type="application/json", **origin)
+    assert response.status_code == 200, response.content
+    assert response.json()["url"] == CheckoutIntent.objects.get(member=member).url
+    assert stripe_log.calls() == ["POST /v1/checkout/sessions"]
+    assert len(seen.statements) <= CHECKOUT_BUDGET, "\n".join(seen.statements)
