@@ -16,12 +16,12 @@ from django.db import connection, transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
 
+from kuroco_billing.rows import db_values
 from members.models import Member, MemberGroup
 
 from .. import gateway
 from ..models import CheckoutIntent, StripeSettings
 from ..prices import unlinked_prices
-from .locks import db_values
 
 logger = logging.getLogger("payments.checkout")
 

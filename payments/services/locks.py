@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from kuroco_billing.rows import columns, db_values
 from members.models import Member
 
 from ..models import SubscriptionState
@@ -36,14 +37,10 @@ def lock_state(subscription_id: str) -> SubscriptionState:
         return SubscriptionState.objects.select_for_update().get(subscription_id=subscription_id)
 
 
-def _columns(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
-
-
 def _locked_member_and_state_sql(where: str) -> str:
     member_table = Member._meta.db_table
     state_table = SubscriptionState._meta.db_table
-    select = f"SELECT {_columns(Member, 'm')}, {_columns(SubscriptionState, 's')}"
+    select = f"SELECT {columns(Member, 'm')}, {columns(SubscriptionState, 's')}"
     if connection.vendor != "postgresql":
         # SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE).
         return (f'{select} FROM "{member_table}" m LEFT JOIN "{state_table}" s '
@@ -90,33 +87,6 @@ def _hydrate(row: tuple) -> tuple[Member, SubscriptionState | None]:
         return member, None
     return member, SubscriptionState.from_db(
         connection.alias, state_fields, db_values(SubscriptionState, state_row))
-
-
-def db_values(model, values, fields=None) -> list:
-    """Raw database values as the ORM would give them (JSON decoded, datetimes aware)."""
-    out = []
-    for (col, converters), value in zip(_converters(model, fields), values, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        out.append(value)
-    return out
-
-
-_CONVERTERS: dict = {}
-
-
-def _converters(model, fields) -> list:
-    """Each field's column and converters, worked out once per connection and field list."""
-    key = (connection.alias, connection.vendor, model, tuple(fields or ()))
-    found = _CONVERTERS.get(key)
-    if found is None:
-        found = []
-        for f in fields or model._meta.concrete_fields:
-            col = f.get_col(model._meta.db_table)
-            found.append((col, connection.ops.get_db_converters(col)
-                          + f.get_db_converters(connection)))
-        _CONVERTERS[key] = found
-    return found
 
 
 _STATE_UPDATE_FIELDS = (

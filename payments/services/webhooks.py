@@ -21,11 +21,11 @@ from django.db import DataError, InterfaceError, OperationalError, connection, t
 from django.utils import timezone
 
 from kuroco_billing.logging import redact
+from kuroco_billing.rows import db_values
 
 from ..models import WEBHOOK_EVENTS, CheckoutIntent, StripeSettings, WebhookEvent
 from . import checkout, sync
 from .event_checks import parse_event
-from .locks import db_values
 from .signatures import WebhookRejected, verify
 
 logger = logging.getLogger("payments.webhooks")
