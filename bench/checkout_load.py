@@ -65,16 +65,19 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def summary(checkouts: list[Checkout]) -> str:
+def summary(checkouts: list[Checkout], profiles: list[float]) -> str:
     rows = [("", "p50 ms", "p99 ms", "mean ms")]
     for label, values in (("wall (client)", [c.wall_ms for c in checkouts]),
                           ("Stripe (logged)", [c.stripe_ms for c in checkouts]),
-                          ("app overhead", [c.overhead_ms for c in checkouts])):
+                          ("app overhead", [c.overhead_ms for c in checkouts]),
+                          ("profile (wall)", profiles)):
         rows.append((label, f"{percentile(values, 50):.1f}", f"{percentile(values, 99):.1f}",
                      f"{statistics.fmean(values):.1f}"))
     calls = [c.calls for c in checkouts]
     lines = ["  ".join((row[0].ljust(16), *(cell.rjust(8) for cell in row[1:])))
              for row in rows]
+    lines.append("(profile: the same members read their profile through the same API, "
+                 "one at a time: the request's cost without the checkout)")
     lines.append(f"Stripe calls per checkout: {statistics.fmean(calls):.2f} "
                  f"(min {min(calls)}, max {max(calls)})")
     statements = [c.statements for c in COUNTED if c.statements is not None]
@@ -147,12 +150,18 @@ def main(args: argparse.Namespace) -> int:
             timed = count + WARM_UP
             checkouts: list[Checkout] = []
             start = 0
+            profile_url = f"{stack.url}/rcms-api/{api_id}/{paths['profile']}"
+            profiles: list[float] = []
             for n, (email, jar) in enumerate(members[:timed]):
                 if n == WARM_UP:
                     start = log_size(server_log)
                 done = checkout(email, jar)
+                began = time.perf_counter()
+                requests.get(profile_url, cookies=jar, headers={"Origin": stack.url},
+                             timeout=60).raise_for_status()
                 if n >= WARM_UP:
                     checkouts.append(done)
+                    profiles.append((time.perf_counter() - began) * 1000)
             time.sleep(0.3)  # the last log lines reach the file
             print(f"machine after: {machine(admin_url)}")
             by_member = {c.member_id: c for c in checkouts}
@@ -166,7 +175,7 @@ def main(args: argparse.Namespace) -> int:
             stack.stop()
             drop_database(stack.database_url)
     failed = [c for c in checkouts if c.status != 200]
-    print(summary(checkouts))
+    print(summary(checkouts, profiles))
     print("(Stripe time: the workers' duration_ms, logged to 0.1 ms)")
     print(f"non-200 checkouts: {len(failed)}")
     print("RESULT", "OK" if not failed else "CHECKOUTS FAILED")
