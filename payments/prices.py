@@ -21,12 +21,21 @@ def price_problem(price: dict) -> PriceProblem | None:
     return None
 
 
-def unlinked_prices(price_ids: Iterable[str]) -> list[str]:
+def linked_prices(price_ids: Iterable[str]) -> set[str]:
+    """Those of ``price_ids`` that a member group carries (checkout's lock reads the same)."""
+    return set(MemberGroup.objects.filter(stripe_price_id__in=set(price_ids))
+               .values_list("stripe_price_id", flat=True))
+
+
+def unlinked_among(price_ids: Iterable[str], linked: set[str]) -> list[str]:
     """The prices no member group carries: selling one would grant nothing."""
+    return sorted(set(price_ids) - linked)
+
+
+def unlinked_prices(price_ids: Iterable[str]) -> list[str]:
+    """``unlinked_among``, the groups read from the database."""
     wanted = set(price_ids)
-    linked = set(MemberGroup.objects.filter(stripe_price_id__in=wanted)
-                 .values_list("stripe_price_id", flat=True))
-    return sorted(wanted - linked)
+    return unlinked_among(wanted, linked_prices(wanted))
 
 
 # Currencies Stripe counts in whole units (no cents): their amounts are not divided.

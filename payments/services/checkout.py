@@ -21,7 +21,7 @@ from members.models import Member, MemberGroup
 
 from .. import gateway
 from ..models import CheckoutIntent, StripeSettings
-from ..prices import unlinked_prices
+from ..prices import linked_prices, unlinked_among
 
 logger = logging.getLogger("payments.checkout")
 
@@ -131,9 +131,8 @@ def session_params(member: Member, plan: dict) -> dict:
 
 def start_checkout(member: Member, parameters: dict) -> str:
     """The URL of the member's Checkout Session: one Stripe call, none when reused."""
-    plan = _endpoint_plan(parameters)
     try:
-        intent, stale, config = _record_intent(member.pk, plan)
+        intent, stale, config = _record_intent(member.pk, parameters)
     except CheckoutRefused as refused:
         if refused.code == "conflict":  # subscribed: no session of theirs may stay payable
             close_open_sessions(member.pk)
@@ -146,7 +145,7 @@ def start_checkout(member: Member, parameters: dict) -> str:
 
 
 def _record_intent(
-    member_id: int, plan: dict,
+    member_id: int, parameters: dict,
 ) -> tuple[CheckoutIntent, list[CheckoutIntent], StripeSettings]:
     """Step 1: the intent, committed (an open one reused, a pending one retried).
 
@@ -154,9 +153,12 @@ def _record_intent(
     expired then; normally there are none), and the Stripe settings to ask with.
     """
     with transaction.atomic():
-        member, version, unlinked = _lock_member(member_id, [i["price"] for i in plan["items"]])
+        member, version, linked = _lock_member(member_id, _named_prices(parameters))
+        # The stored settings first: payments off is a 503 before any other refusal,
+        # whatever this process had cached (the early check trusts its cache).
         config = gateway.ensure_configured(StripeSettings.load_if_changed(version))
-        _refuse_unlinked(unlinked)
+        plan = _endpoint_plan(parameters)
+        _refuse_unlinked(unlinked_among([item["price"] for item in plan["items"]], linked))
         if member.stripe_subscription_id:
             raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
         params = session_params(member, plan)
@@ -195,8 +197,16 @@ FROM "{members}" m WHERE m."id" = %s FOR UPDATE OF m
 _LOCKED_FIELDS = ("id", "email", "stripe_customer_id", "stripe_subscription_id")
 
 
-def _lock_member(member_id: int, prices: list[str]) -> tuple[Member, object, list[str]]:
-    """Step 1's lock: the member, the settings' version and the prices no group carries.
+def _named_prices(parameters: dict) -> list[str]:
+    """The endpoint's price IDs, read leniently (``_endpoint_plan`` refuses a bad list)."""
+    products = parameters.get("products_list") or []
+    products = [products] if isinstance(products, str) else products
+    return sorted({p for p in products if isinstance(p, str) and p}) if isinstance(
+        products, list) else []
+
+
+def _lock_member(member_id: int, prices: list[str]) -> tuple[Member, object, set[str]]:
+    """Step 1's lock: the member, the settings' version and which prices a group carries.
 
     One statement on PostgreSQL, which also lets this transaction's COMMIT return
     before its WAL is flushed. That is safe for step 1 only: the intent is
@@ -210,16 +220,16 @@ def _lock_member(member_id: int, prices: list[str]) -> tuple[Member, object, lis
             stripe_settings_version=Subquery(
                 StripeSettings.objects.filter(pk=1).values("updated_at")),
         ).get(pk=member_id)
-        return member, member.stripe_settings_version, unlinked_prices(prices)
+        return member, member.stripe_settings_version, linked_prices(prices)
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_MEMBER_SQL, [sorted(set(prices)), member_id])
+        cursor.execute(_LOCK_MEMBER_SQL, [prices, member_id])
         row = cursor.fetchone()
     if row is None:
         raise Member.DoesNotExist
     member = Member.from_db(connection.alias, _LOCKED_FIELDS, row[:4])
     [version] = db_values(StripeSettings, [row[4]],
                           [StripeSettings._meta.get_field("updated_at")])
-    return member, version, sorted(set(prices) - set(row[5]))
+    return member, version, set(row[5])
 
 
 def _create_session(intent: CheckoutIntent, config: StripeSettings) -> dict:

@@ -274,3 +274,16 @@ def test_payments_turned_on_by_another_process_are_not_refused_by_this_ones_cach
     response = shopper.checkout()
     assert response.status_code == 200, response.text
     assert stripe_log.calls() == [f"POST {SESSIONS}"]
+
+
+def test_the_refusal_order_does_not_depend_on_this_process_cache(stripe_enabled, shopper,
+                                                                 checkout_api):
+    # An endpoint with nothing to sell, while payments are off: the 503 comes first,
+    # even in a process whose cached settings still say on.
+    Endpoint.objects.create(api=checkout_api, path="stripe/checkout-empty",
+                            operation="checkout", parameters={})
+    StripeSettings.load()
+    StripeSettings.objects.filter(pk=1).update(enabled=False, updated_at=timezone.now())
+    response = shopper.post("stripe/checkout-empty")
+    assert response.status_code == 503, response.text
+    assert error_of(response)["code"] == "service_unavailable"
