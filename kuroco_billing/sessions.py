@@ -1,0 +1,39 @@
+"""Django's database sessions, read on every signed-in request by SQL written once.
+
+The same table, format and expiry as ``django.contrib.sessions.backends.db``;
+only the read skips the ORM's query compiler (``SESSION_ENGINE``).
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends import db
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.utils import timezone
+
+from .rows import columns, from_row
+
+_READ: str | None = None
+
+
+def _read_sql() -> str:
+    global _READ
+    if _READ is None:
+        _READ = 'SELECT {columns} FROM "{table}" s WHERE s."{key}" = %s AND s."{expiry}" > %s'.format(  # noqa: E501, S608 (names from the model)
+            columns=columns(Session, "s"), table=Session._meta.db_table,
+            key=Session._meta.get_field("session_key").column,
+            expiry=Session._meta.get_field("expire_date").column)
+    return _READ
+
+
+class SessionStore(db.SessionStore):
+    def _get_session_from_db(self) -> Session | None:
+        """The unexpired session row, or None (and no key) as Django's own store does."""
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(_read_sql(), [self.session_key, now])
+            row = cursor.fetchone()
+        if row is None:
+            self._session_key = None
+            return None
+        return from_row(Session, row)
