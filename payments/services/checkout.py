@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
 
-from kuroco_billing.rows import db_values
+from kuroco_billing.rows import columns, db_values, from_row
 from members.models import Member, MemberGroup
 
 from .. import gateway
@@ -163,12 +163,14 @@ def _record_intent(
             raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
         params = session_params(member, plan)
         digest = _digest(params)
-        # After the lock, in a statement of their own: they are read as they are now.
-        mine = list(member.checkout_intents.select_for_update().filter(
-            config_digest=digest, status__in=[OPEN, PENDING]))
+        # A new intent's key, used only if no intent of this checkout can go on.
+        key = f"kb-checkout-{uuid.uuid4().hex}"
+        # On the subscription too: its webhook can tell which checkout was paid.
+        params["metadata"] = {INTENT_METADATA: key}
+        params["subscription_data"]["metadata"][INTENT_METADATA] = key
         fresh_after = int(time.time()) + REUSE_MARGIN_SECONDS
-        reusable = next((i for i in mine if i.status == OPEN
-                         and (i.expires_at or 0) > fresh_after), None)
+        mine, added = _read_or_add_intent(member, digest, key, params, fresh_after)
+        reusable = next((i for i in mine if _reusable(i, fresh_after)), None)
         if reusable is not None:
             others = member.checkout_intents.filter(status=OPEN).exclude(pk=reusable.pk)
             return reusable, list(others), config
@@ -177,13 +179,65 @@ def _record_intent(
             # A retry of the same checkout: the same key, so Stripe replays the
             # session if it made one (unless a saved 5xx moved the key on).
             return pending, [], config
-        key = f"kb-checkout-{uuid.uuid4().hex}"
-        # On the subscription too: its webhook can tell which checkout was paid.
-        params["metadata"] = {INTENT_METADATA: key}
-        params["subscription_data"]["metadata"][INTENT_METADATA] = key
-        intent = CheckoutIntent.objects.create(member=member, key=key, config_digest=digest,
-                                               params=params)
-        return intent, [], config
+        return added, [], config
+
+
+def _reusable(intent: CheckoutIntent, fresh_after: int) -> bool:
+    """An open session that lives long enough to be handed out again."""
+    return intent.status == OPEN and (intent.expires_at or 0) > fresh_after
+
+
+_READ_OR_ADD_SQL = None
+
+
+def _read_or_add_sql() -> str:
+    """The intents of one checkout, locked, and a new one unless one of them can go on."""
+    global _READ_OR_ADD_SQL
+    if _READ_OR_ADD_SQL is None:
+        fields = [f for f in CheckoutIntent._meta.concrete_fields if not f.primary_key]
+        _READ_OR_ADD_SQL = """
+WITH mine AS (
+    SELECT * FROM "{table}" WHERE "member_id" = %s AND "config_digest" = %s
+        AND "status" IN (%s, %s) FOR UPDATE
+), added AS (
+    INSERT INTO "{table}" ({insert_columns}) SELECT {values}
+    WHERE NOT EXISTS (SELECT 1 FROM mine WHERE "status" = %s
+                      OR ("status" = %s AND COALESCE("expires_at", 0) > %s))
+    RETURNING *
+)
+SELECT {columns} FROM mine i UNION ALL SELECT {columns} FROM added i
+""".format(table=CheckoutIntent._meta.db_table,  # noqa: S608 (names from the model)
+           insert_columns=", ".join(f'"{f.column}"' for f in fields),
+           values=", ".join(["%s"] * len(fields)), columns=columns(CheckoutIntent, "i"))
+    return _READ_OR_ADD_SQL
+
+
+def _read_or_add_intent(member: Member, digest: str, key: str, params: dict,
+                        fresh_after: int) -> tuple[list[CheckoutIntent], CheckoutIntent | None]:
+    """Under the member's lock: the open and pending intents of this checkout, and the
+    new intent (``key``) added when none of them can go on (None otherwise).
+
+    After the lock, in a statement of its own: the intents are read as they are
+    now, not as the lock statement's snapshot saw them. One statement on
+    PostgreSQL; the ORM elsewhere.
+    """
+    intent = CheckoutIntent(member=member, key=key, config_digest=digest, params=params)
+    if connection.vendor != "postgresql":
+        mine = list(member.checkout_intents.select_for_update().filter(
+            config_digest=digest, status__in=[OPEN, PENDING]))
+        if any(i.status == PENDING or _reusable(i, fresh_after) for i in mine):
+            return mine, None
+        intent.save(force_insert=True)
+        return mine, intent
+    fields = [f for f in CheckoutIntent._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(intent, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_read_or_add_sql(), [member.pk, digest, OPEN, PENDING, *values,
+                                            PENDING, OPEN, fresh_after])
+        rows = cursor.fetchall()
+    found = sorted((from_row(CheckoutIntent, row) for row in rows), key=lambda i: -i.pk)
+    added = next((i for i in found if i.key == key), None)
+    return [i for i in found if i is not added], added
 
 
 _LOCK_MEMBER_SQL = """

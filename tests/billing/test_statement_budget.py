@@ -168,9 +168,10 @@ def test_the_counter_sees_transaction_control(transactional_db, count_statements
 
 # --- A checkout ------------------------------------------------------------------------
 # Sign-in and routing (session, member, endpoint) and the three steps: step 1 in one
-# transaction (lock with the settings' version and the linked prices, the member's
-# intents, the new one), the Stripe call, step 3 in one statement.
-CHECKOUT_BUDGET = 9
+# transaction (BEGIN, the lock with the settings' version and the linked prices, the
+# member's intents read and the new one added in one statement, COMMIT), the Stripe
+# call, step 3 in one statement.
+CHECKOUT_BUDGET = 8
 
 
 @pytest.fixture
