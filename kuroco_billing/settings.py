@@ -173,8 +173,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 if env.int("TRUSTED_PROXY_COUNT", default=0) > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
-# Django's database sessions, read with SQL written once (every signed-in request).
-SESSION_ENGINE = "kuroco_billing.sessions"
+# Django's database sessions, read with SQL written once (every signed-in request);
+# docs/performance.md, "Scaling", for a cached store instead.
+SESSION_ENGINE = env.str("SESSION_ENGINE", default="kuroco_billing.sessions")
 SESSION_COOKIE_SAMESITE = env.str("SESSION_COOKIE_SAMESITE", default="Lax")
 X_FRAME_OPTIONS = "DENY"
 # Debug pages and error reports hide secrets with DEBUG on too.
