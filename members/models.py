@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+
+from kuroco_billing.rows import columns, from_row
 
 stripe_price_id_validator = RegexValidator(
     r"^price_[A-Za-z0-9]+$", "Enter a Stripe price ID of the form price_…"
 )
+
+
+_BY_PK: dict = {}
+
+
+def _by_pk_sql(model) -> str:
+    if model not in _BY_PK:
+        _BY_PK[model] = 'SELECT {columns} FROM "{table}" m WHERE m."{pk}" = %s'.format(  # noqa: S608 (names from the model)
+            columns=columns(model, "m"), table=model._meta.db_table,
+            pk=model._meta.pk.column)
+    return _BY_PK[model]
 
 
 class MemberManager(BaseUserManager["Member"]):
@@ -36,6 +50,27 @@ class MemberManager(BaseUserManager["Member"]):
     def create_superuser(self, email: str, password: str | None = None, **fields) -> Member:
         fields.update(is_staff=True, is_superuser=True)
         return self._create(email, password, **fields)
+
+    def get(self, *args, **kwargs) -> Member:
+        """``get(pk=…)`` by SQL written once; any other lookup through the ORM.
+
+        Every signed-in request loads its member this way (Django's
+        ``ModelBackend.get_user``), and compiling the ORM's query was a sixth of
+        such a request's time. Same answer, same ``DoesNotExist``.
+        """
+        if args or set(kwargs) != {"pk"} or self._db not in (None, DEFAULT_DB_ALIAS):
+            return super().get(*args, **kwargs)
+        try:
+            pk = self.model._meta.pk.to_python(kwargs["pk"])
+        except ValidationError:
+            return super().get(*args, **kwargs)  # the ORM's own error for a bad key
+        with connection.cursor() as cursor:
+            cursor.execute(_by_pk_sql(self.model), [pk])
+            row = cursor.fetchone()
+        if row is None:
+            raise self.model.DoesNotExist(f"{self.model._meta.object_name} matching query "
+                                          "does not exist.")
+        return from_row(self.model, row)
 
     def get_by_natural_key(self, username: str | None) -> Member:
         # Sign-in is case-insensitive on the email.
