@@ -7,6 +7,8 @@ the same in a few statements.
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 from django.utils import timezone
 
@@ -17,6 +19,7 @@ from ..models import SubscriptionState
 GRANTING_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 _TABLES = {
+    "state": SubscriptionState._meta.db_table,
     "membership": Membership._meta.db_table,
     "group": MemberGroup._meta.db_table,
     "member": Member._meta.db_table,
@@ -63,10 +66,17 @@ WITH gone AS (
     UPDATE {member} SET stripe_subscription_id = NULL
     WHERE id = %(member)s AND stripe_subscription_id = %(sub)s
     RETURNING id
+), other AS (
+    SELECT subscription_id, price_ids FROM {state}
+    WHERE %(find_other)s AND member_id = %(member)s AND NOT deleted
+      AND status = ANY(%(granting)s) AND subscription_id <> %(sub)s
+    ORDER BY last_event_created DESC, id DESC LIMIT 1 FOR UPDATE
 )
-SELECT 1, g.name FROM gone JOIN {group} g ON g.id = gone.group_id
+SELECT 1, g.name, NULL::jsonb FROM gone JOIN {group} g ON g.id = gone.group_id
 UNION ALL
-SELECT 2, '' FROM cleared
+SELECT 2, '', NULL FROM cleared
+UNION ALL
+SELECT 3, subscription_id, price_ids FROM other
 """.format(**_TABLES)  # noqa: S608 (table names from the models)
 
 
@@ -124,19 +134,47 @@ def _grant_orm(member: Member, subscription_id: str, price_ids: list[str]) -> li
 
 def revoke(member: Member, subscription_id: str) -> list[str]:
     """Remove what this subscription granted; clear the member's ID if it is this one."""
+    changes, _ = _revoke(member, subscription_id, find_other=False)
+    return changes
+
+
+def end_held(member: Member, ended: str) -> tuple[list[str], list[str]]:
+    """The held subscription ended: revoke it, and grant the member's other live one now,
+    not at its next event. Returns the revoke's changes and the other grant's (none
+    when there is no other); on PostgreSQL the revoke also finds the other, locked.
+    """
+    if not _one_statement():
+        return revoke(member, ended), grant_other_live(member, ended)
+    changes, other = _revoke(member, ended, find_other=True)
+    if other is None:
+        return changes, []
+    subscription_id, price_ids = other
+    return changes, [f"granted the member's other live subscription {subscription_id}",
+                     *grant(member, subscription_id, price_ids)]
+
+
+def _revoke(member: Member, subscription_id: str, *, find_other: bool
+            ) -> tuple[list[str], tuple[str, list[str]] | None]:
     held = member.stripe_subscription_id == subscription_id
+    other = None
     if _one_statement():
         with connection.cursor() as cursor:
             cursor.execute(_REVOKE_SQL, {"member": member.pk, "sub": subscription_id,
-                                         "held": held})
-            rows = sorted(cursor.fetchall())
-        changes = [f"removed from group {name}" for kind, name in rows if kind == 1]
+                                         "held": held, "find_other": find_other,
+                                         "granting": sorted(GRANTING_STATUSES)})
+            rows = sorted(cursor.fetchall(), key=lambda row: row[:2])
+        changes = [f"removed from group {name}" for kind, name, _ in rows if kind == 1]
+        found = [(value, prices) for kind, value, prices in rows if kind == 3]
+        if found:
+            other_id, prices = found[0]
+            other = (other_id, list((json.loads(prices) if isinstance(prices, str)
+                                     else prices) or []))
     else:
         changes = _revoke_orm(member, subscription_id, held)
     if held:
         member.stripe_subscription_id = None
         changes.append(f"subscription ID {subscription_id} cleared")
-    return changes
+    return changes, other
 
 
 def _revoke_orm(member: Member, subscription_id: str, held: bool) -> list[str]:

@@ -174,14 +174,15 @@ def apply_snapshot(
         result.newly_granted = held != subscription_id
         result.changes += grants.grant(member, subscription_id, state.price_ids)
         return result
-    was_held = member.stripe_subscription_id == subscription_id
-    result.changes += grants.revoke(member, subscription_id)
-    if was_held:
-        other = grants.grant_other_live(member, subscription_id)
-        if other:
-            result.newly_granted = True
-            result.note = other[0] + " at once."
-            result.changes += other[1:]
+    if member.stripe_subscription_id != subscription_id:
+        result.changes += grants.revoke(member, subscription_id)
+        return result
+    revoked, other = grants.end_held(member, subscription_id)
+    result.changes += revoked
+    if other:
+        result.newly_granted = True
+        result.note = other[0] + " at once."
+        result.changes += other[1:]
     return result
 
 

@@ -307,6 +307,17 @@ def test_the_other_live_subscription_is_granted_when_the_held_one_ends(customer,
     assert [(m.source, m.stripe_subscription_id) for m in rows] == [("stripe", "sub_second")]
 
 
+def test_of_two_other_live_subscriptions_the_newest_is_granted(customer, groups):
+    send(created=T0, sub_id="sub_first", prices=["price_gold"])
+    send(created=T0 + 1, sub_id="sub_second", prices=["price_silver"])
+    send(created=T0 + 2, sub_id="sub_third", prices=["price_gold"])
+    send("customer.subscription.deleted", created=T0 + 3, sub_id="sub_first",
+         status="canceled")
+    customer.refresh_from_db()
+    assert customer.stripe_subscription_id == "sub_third"
+    assert group_names(customer) == ["Gold"]
+
+
 def test_an_ended_other_subscription_is_not_granted(customer, groups):
     send(created=T0, sub_id="sub_first", prices=["price_gold"])
     send(created=T0 + 1, sub_id="sub_second", prices=["price_silver"])
