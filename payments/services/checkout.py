@@ -400,13 +400,13 @@ def sessions_left_open(member_id: int, subscription: dict) -> list[CheckoutInten
     nothing is left for the member to pay twice; a checkout racing with this is
     refused at its re-check. One statement on PostgreSQL (the webhook's budget).
     """
+    # No key (a subscription not made by our checkout): the update below matches no
+    # intent, since every intent has one.
     key = (subscription.get("metadata") or {}).get(INTENT_METADATA) or ""
-    others = CheckoutIntent.objects.filter(member_id=member_id, status=OPEN).exclude(key=key)
-    if not key:
-        return list(others)
-    paid = CheckoutIntent.objects.filter(member_id=member_id, key=key)
     if connection.vendor != "postgresql":
-        paid.update(status=CLOSED)
+        others = CheckoutIntent.objects.filter(member_id=member_id, status=OPEN).exclude(key=key)
+        if key:
+            CheckoutIntent.objects.filter(member_id=member_id, key=key).update(status=CLOSED)
         return list(others)
     table = CheckoutIntent._meta.db_table
     with connection.cursor() as cursor:
