@@ -366,22 +366,13 @@ def test_deleting_a_member_or_group_with_paid_memberships_works(customer, groups
 # --- Stripe is asked outside any transaction -----------------------------------------
 
 @pytest.fixture
-def paid(emulator, stripe_client, settings, transactional_db):
+def paid(transactional_db, stripe_keys_on_emulator, emulator, stripe_client):
     """A member paying in the emulator (which sends no webhooks): ``(member, sub_id, price)``.
 
     The gateway's guard is on: a Stripe call inside a transaction raises.
     """
-    from payments.models import StripeSettings
     from tests.fixtures.billing import create_recurring_price, pay
 
-    settings.STRIPE_API_BASE = emulator.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    config = StripeSettings.load()
-    config.enabled = True
-    config.publishable_key = emulator.publishable_key
-    config.secret_key = emulator.secret_key
-    config.webhook_secret = "whsec_unit_current"
-    config.save()
     price = create_recurring_price(stripe_client)
     MemberGroup.objects.create(name="Gold", stripe_price_id=price)
     member = Member.objects.create_user("payer@example.com", "payer-pass-123")
