@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from tests.fixtures.billing import WEBHOOK_PATH
 from tests.fixtures.browser import save_screenshot
@@ -65,3 +67,15 @@ def app_on_emulator(emulator, live_server, settings) -> str:
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     settings.STRIPE_TIMEOUT_SECONDS = 5
     return live_server.url + WEBHOOK_PATH
+
+
+@pytest.fixture
+def seeded_demo(emulator, live_server, app_on_emulator, settings, monkeypatch) -> str:
+    """``manage.py seed_demo`` with the emulator's keys and this live server as the site."""
+    settings.DEMO_SITE_URL = live_server.url
+    monkeypatch.setenv("DEMO_STRIPE_SECRET_KEY", emulator.secret_key)
+    monkeypatch.setenv("DEMO_STRIPE_PUBLISHABLE_KEY", emulator.publishable_key)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_demo", stdout=out, stderr=err)
+    assert "webhook secret stored" in out.getvalue(), out.getvalue() + err.getvalue()
+    return out.getvalue()

@@ -7,29 +7,14 @@ Stripe's hosted Checkout page. Screenshots: test-artifacts/screenshots/demo-NN-â
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 
 from .pages import ID_RE, Screenshots, pay_on_hosted_page, subscribe_button
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WAIT_MS = 15_000  # the page polls the profile for up to ~10 s while webhooks arrive
-
-
-@pytest.fixture
-def seeded_demo(emulator, live_server, app_on_emulator, settings, monkeypatch) -> str:
-    """``manage.py seed_demo`` with the emulator's keys and this live server as the site."""
-    settings.DEMO_SITE_URL = live_server.url
-    monkeypatch.setenv("DEMO_STRIPE_SECRET_KEY", emulator.secret_key)
-    monkeypatch.setenv("DEMO_STRIPE_PUBLISHABLE_KEY", emulator.publishable_key)
-    out, err = io.StringIO(), io.StringIO()
-    call_command("seed_demo", stdout=out, stderr=err)
-    assert "webhook secret stored" in out.getvalue(), out.getvalue() + err.getvalue()
-    return out.getvalue()
 
 
 def test_demo_page_sign_in_subscribe_and_cancel(browser_page, emulator, live_server, seeded_demo):

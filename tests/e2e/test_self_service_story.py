@@ -9,12 +9,9 @@ is Stripe, its clock is advanced over HTTP. Screenshots: test-artifacts/screensh
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import requests
 from django.conf import settings
-from django.core.management import call_command
 
 from members.models import Member
 
@@ -25,17 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT_MS = 15_000
 DAY = 86400
 RENEWAL_FAILS_CARD = "4000 0000 0000 0341"
-
-
-@pytest.fixture
-def seeded_demo(emulator, live_server, app_on_emulator, settings, monkeypatch) -> str:
-    settings.DEMO_SITE_URL = live_server.url
-    monkeypatch.setenv("DEMO_STRIPE_SECRET_KEY", emulator.secret_key)
-    monkeypatch.setenv("DEMO_STRIPE_PUBLISHABLE_KEY", emulator.publishable_key)
-    out, err = io.StringIO(), io.StringIO()
-    call_command("seed_demo", stdout=out, stderr=err)
-    assert "webhook secret stored" in out.getvalue(), out.getvalue() + err.getvalue()
-    return out.getvalue()
 
 
 def advance(emulator, seconds: int) -> None:
