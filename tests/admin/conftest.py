@@ -2,6 +2,7 @@
 
 import pytest
 
+from members.models import MemberGroup
 from tests.fixtures.accounts import ADMIN_PASSWORD
 
 
@@ -21,3 +22,11 @@ def staff_client(client, admin_user):
     )
     assert response.status_code == 302, response.content
     return client
+
+
+@pytest.fixture
+def priced_groups(db):
+    return [
+        MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold1"),
+        MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver1"),
+    ]

@@ -3,40 +3,19 @@
 import pytest
 
 from kuroco_billing.rcms_api.models import Api, Endpoint
-from members.models import MemberGroup
+from tests.admin.endpoint_form import endpoint_form
 
 API_LIST = "/admin/rcms_api/api/"
 ENDPOINT_LIST = "/admin/rcms_api/endpoint/"
 ENDPOINT_ADD = "/admin/rcms_api/endpoint/add/"
 
 
-@pytest.fixture
-def priced_groups(db):
-    return [
-        MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold1"),
-        MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver1"),
-    ]
-
-
 def endpoint_data(api, **overrides):
-    data = {
-        "api": api.pk,
-        "path": "stripe/checkout",
-        "operation": "checkout",
-        "summary": "",
-        "description": "",
-        "enabled": "on",
-        "rate_limit_count": "0",
-        "rate_limit_period": "60",
-        "products_list": "price_gold1",
+    """A checkout endpoint selling Gold, as the form posts it."""
+    return endpoint_form(api, **{
+        "path": "stripe/checkout", "operation": "checkout", "products_list": "price_gold1",
         "return_url": "https://www.example.com/thanks",
-        "return_err_url": "https://www.example.com/sorry",
-        "trial_period_days": "",
-        "access_token_lifetime": "",
-        "refresh_token_lifetime": "",
-    }
-    data.update(overrides)
-    return data
+        "return_err_url": "https://www.example.com/sorry", **overrides})
 
 
 def api_data(api, endpoints, **overrides):

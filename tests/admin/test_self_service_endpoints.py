@@ -3,7 +3,7 @@
 import pytest
 
 from kuroco_billing.rcms_api.models import Api, Endpoint
-from members.models import MemberGroup
+from tests.admin.endpoint_form import endpoint_form
 
 ENDPOINT_ADD = "/admin/rcms_api/endpoint/add/"
 
@@ -13,22 +13,8 @@ def cookie_api(db):
     return Api.objects.create(title="Site", security="cookie")
 
 
-@pytest.fixture
-def priced_groups(db):
-    return [
-        MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold1"),
-        MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver1"),
-    ]
-
-
 def endpoint_data(api, **overrides):
-    data = {"api": api.pk, "path": "stripe/x", "operation": "plans", "summary": "",
-            "description": "", "enabled": "on", "rate_limit_count": "0",
-            "rate_limit_period": "60", "products_list": "", "return_url": "",
-            "return_err_url": "", "trial_period_days": "", "proration_behavior": "",
-            "access_token_lifetime": "", "refresh_token_lifetime": ""}
-    data.update(overrides)
-    return data
+    return endpoint_form(api, **overrides)
 
 
 def errors_of(response) -> dict:
