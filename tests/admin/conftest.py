@@ -30,3 +30,11 @@ def priced_groups(db):
         MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold1"),
         MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver1"),
     ]
+
+
+@pytest.fixture
+def on_emulator(emulator, settings):
+    """The app's Stripe calls go to this test's emulator, without retries."""
+    settings.STRIPE_API_BASE = emulator.url
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    return emulator

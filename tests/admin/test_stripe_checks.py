@@ -13,13 +13,6 @@ CLOSED_PORT = "http://127.0.0.1:9"
 
 
 @pytest.fixture
-def on_emulator(emulator, settings):
-    settings.STRIPE_API_BASE = emulator.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    return emulator
-
-
-@pytest.fixture
 def stripe_unreachable(settings):
     settings.STRIPE_API_BASE = CLOSED_PORT
     settings.STRIPE_MAX_NETWORK_RETRIES = 0

@@ -23,13 +23,6 @@ WRONG_SECRET = "sk_test_NotAKeyStripeKnows4321"
 NEVER_SENT_BACK = "a pasted secret is never sent back to the browser"
 
 
-@pytest.fixture
-def on_emulator(emulator, settings):
-    settings.STRIPE_API_BASE = emulator.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    return emulator
-
-
 def panel_rows(html: str) -> list[tuple[str, str, str]]:
     """(item, result, details) of each line of the status panel."""
     table = re.search(r'<table id="setup-results">(.*?)</table>', html, re.S)
