@@ -6,6 +6,8 @@ only the read skips the ORM's query compiler (``SESSION_ENGINE``).
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
 from django.db import connection
@@ -13,17 +15,13 @@ from django.utils import timezone
 
 from .rows import columns, from_row
 
-_READ: str | None = None
 
-
+@cache
 def _read_sql() -> str:
-    global _READ
-    if _READ is None:
-        _READ = 'SELECT {columns} FROM "{table}" s WHERE s."{key}" = %s AND s."{expiry}" > %s'.format(  # noqa: E501, S608 (names from the model)
+    return 'SELECT {columns} FROM "{table}" s WHERE s."{key}" = %s AND s."{expiry}" > %s'.format(  # noqa: S608 (names from the model)
             columns=columns(Session, "s"), table=Session._meta.db_table,
             key=Session._meta.get_field("session_key").column,
             expiry=Session._meta.get_field("expire_date").column)
-    return _READ
 
 
 class SessionStore(db.SessionStore):

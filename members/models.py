@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -17,15 +19,11 @@ stripe_price_id_validator = RegexValidator(
 )
 
 
-_BY_PK: dict = {}
-
-
+@cache
 def _by_pk_sql(model) -> str:
-    if model not in _BY_PK:
-        _BY_PK[model] = 'SELECT {columns} FROM "{table}" m WHERE m."{pk}" = %s'.format(  # noqa: S608 (names from the model)
+    return ('SELECT {columns} FROM "{table}" m WHERE m."{pk}" = %s'.format(  # noqa: S608 (names from the model)
             columns=columns(model, "m"), table=model._meta.db_table,
-            pk=model._meta.pk.column)
-    return _BY_PK[model]
+            pk=model._meta.pk.column))
 
 
 class MemberManager(BaseUserManager["Member"]):

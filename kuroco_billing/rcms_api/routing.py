@@ -7,6 +7,7 @@ the catalogue (and, for token-only operations, the API uses dynamic tokens).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from django.db import connection
 from django.utils.module_loading import import_string
@@ -60,20 +61,15 @@ def route(api_id: int, path: str) -> tuple[Api, list[Endpoint]]:
     return api, live_at(api, [from_row(Endpoint, row[:split]) for row in found])
 
 
-_ROUTE_SQL: str | None = None
-
-
+@cache
 def _route_sql() -> str:
     """The ORM's query for ``route``, written once: it would be compiled on every request."""
-    global _ROUTE_SQL
-    if _ROUTE_SQL is None:
-        _ROUTE_SQL = """SELECT {endpoint_columns}, {api_columns}
+    return """SELECT {endpoint_columns}, {api_columns}
             FROM "{endpoints}" e INNER JOIN "{apis}" a ON a."id" = e."api_id"
             WHERE e."api_id" = %s AND a."enabled" AND e."enabled" AND e."path" = %s
             ORDER BY e."id" """.format(  # noqa: S608 (names from the models)
             endpoint_columns=columns(Endpoint, "e"), api_columns=columns(Api, "a"),
             endpoints=Endpoint._meta.db_table, apis=Api._meta.db_table)
-    return _ROUTE_SQL
 
 
 def live_at(api: Api, rows: list[Endpoint]) -> list[Endpoint]:

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import F, Subquery
@@ -187,15 +188,11 @@ def _reusable(intent: CheckoutIntent, fresh_after: int) -> bool:
     return intent.status == OPEN and (intent.expires_at or 0) > fresh_after
 
 
-_READ_OR_ADD_SQL = None
-
-
+@cache
 def _read_or_add_sql() -> str:
     """The intents of one checkout, locked, and a new one unless one of them can go on."""
-    global _READ_OR_ADD_SQL
-    if _READ_OR_ADD_SQL is None:
-        fields = [f for f in CheckoutIntent._meta.concrete_fields if not f.primary_key]
-        _READ_OR_ADD_SQL = """
+    fields = [f for f in CheckoutIntent._meta.concrete_fields if not f.primary_key]
+    return """
 WITH mine AS (
     SELECT * FROM "{table}" WHERE "member_id" = %s AND "config_digest" = %s
         AND "status" IN (%s, %s) FOR UPDATE
@@ -209,7 +206,6 @@ SELECT {columns} FROM mine i UNION ALL SELECT {columns} FROM added i
 """.format(table=CheckoutIntent._meta.db_table,  # noqa: S608 (names from the model)
            insert_columns=", ".join(f'"{f.column}"' for f in fields),
            values=", ".join(["%s"] * len(fields)), columns=columns(CheckoutIntent, "i"))
-    return _READ_OR_ADD_SQL
 
 
 def _read_or_add_intent(member: Member, digest: str, key: str, params: dict,
@@ -248,6 +244,8 @@ SELECT m."id", m."email", m."stripe_customer_id", m."stripe_subscription_id",
 FROM "{members}" m WHERE m."id" = %s FOR UPDATE OF m
 """.format(settings=StripeSettings._meta.db_table,  # noqa: S608, UP032 (names from the models)
            groups=MemberGroup._meta.db_table, members=Member._meta.db_table)
+
+
 _LOCKED_FIELDS = ("id", "email", "stripe_customer_id", "stripe_subscription_id")
 
 
