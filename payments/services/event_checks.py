@@ -49,9 +49,11 @@ def _check_subscription(obj: object) -> None:
         period_end = item.get("current_period_end")
         if period_end is not None and not _is_timestamp(period_end):
             raise WebhookRejected("A subscription item's current_period_end is not a time.")
-    period_end = obj.get("current_period_end")
-    if period_end is not None and not _is_timestamp(period_end):
-        raise WebhookRejected("data.object.current_period_end is not a time.")
+    # The times the sync copies onto the subscription's state (null or 0: none).
+    for name in ("current_period_end", "created", "cancel_at", "trial_end"):
+        value = obj.get(name)
+        if value not in (None, 0) and not _is_timestamp(value):
+            raise WebhookRejected(f"data.object.{name} is not a time.")
 
 
 def _is_timestamp(value: object) -> bool:

@@ -213,6 +213,10 @@ def _bad(path: tuple, value) -> dict:
          "A subscription item has no price id."),
         (_bad(("data", "object", "items", "data", 0, "current_period_end"), 10**12),
          "A subscription item's current_period_end is not a time."),
+        # Times the sync copies onto the subscription's state: was stored failed with a 500.
+        (_bad(("data", "object", "trial_end"), 10**12), "data.object.trial_end is not a time."),
+        (_bad(("data", "object", "cancel_at"), "soon"), "data.object.cancel_at is not a time."),
+        (_bad(("data", "object", "created"), -1), "data.object.created is not a time."),
         # Was stored as the customer ID "5".
         (_bad(("data", "object", "customer"), 5),
          "data.object.customer is not a customer id (cus_…)."),
