@@ -286,16 +286,23 @@ def retrieve_price(price_id: str, *, config: StripeSettings | None = None,
 
 # --- Customers and Checkout ----------------------------------------------------
 
+# What the app keeps of a new Checkout Session: converting all of its fields (some
+# sixty, nested) cost more than the rest of checkout's own Python.
+CHECKOUT_SESSION_FIELDS = ("id", "url", "expires_at", "status")
+
+
 def create_checkout_session(
     params: dict, *, idempotency_key: str, config: StripeSettings | None = None,
     member_id: int | None = None,
 ) -> dict:
-    return _plain(_call(
+    """The new session's ``CHECKOUT_SESSION_FIELDS``."""
+    session = _call(
         "POST", "/v1/checkout/sessions",
         lambda c: c.v1.checkout.sessions.create(params=params,
                                                 options={"idempotency_key": idempotency_key}),
         config=config, member_id=member_id,
-    ))
+    )
+    return {name: getattr(session, name, None) for name in CHECKOUT_SESSION_FIELDS}
 
 
 def expire_checkout_session(
