@@ -64,7 +64,7 @@ class StripeSettings(models.Model):
     @classmethod
     def load_if_changed(cls, version) -> StripeSettings:
         """The cached settings if ``version`` (the row's ``updated_at``) is theirs, else read."""
-        cached = cls.cached()
+        cached = cls.cached(shared=True)
         if cached is None or version is None or cached.updated_at != version:
             cached, _ = cls.objects.get_or_create(pk=1)
             with cls._cache_lock:
@@ -72,12 +72,15 @@ class StripeSettings(models.Model):
         return copy.copy(cached)  # callers may change their copy; the cache stays
 
     @classmethod
-    def cached(cls) -> StripeSettings | None:
-        """The last settings read by this process, unchecked (check with ``load_if_changed``)."""
+    def cached(cls, *, shared: bool = False) -> StripeSettings | None:
+        """The last settings read by this process, unchecked (check with ``load_if_changed``).
+
+        A copy, or with ``shared`` the cached object itself, for a caller that only reads it.
+        """
         entry = cls._cached
         if entry is None or entry[0] != tuple(configured_keys()):
             return None
-        return copy.copy(entry[1])
+        return entry[1] if shared else copy.copy(entry[1])
 
     @classmethod
     def clear_cache(cls) -> None:
@@ -115,16 +118,19 @@ class WebhookEvent(models.Model):
     """Every verified Stripe event, stored once by its ID."""
 
     class Status(models.TextChoices):
+        # Stored and answered, not applied yet (STRIPE_WEBHOOK_QUEUE: a drain applies it).
+        RECEIVED = "received", "Received, not applied yet"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored"
         FAILED = "failed", "Failed"
 
-    event_id = models.CharField("event ID", max_length=255, unique=True)
-    type = models.CharField(max_length=255, db_index=True)
+    # Unique by the constraint below: a plain unique index, no second one for LIKE.
+    event_id = models.CharField("event ID", max_length=255)
+    type = models.CharField(max_length=255)
     created = models.DateTimeField("created at Stripe")
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
     # Why processing failed (failures only); Stripe retries a failed event.
     error = models.TextField(blank=True)
     # How a processed or ignored event was settled, e.g. "Older than the state
@@ -145,6 +151,16 @@ class WebhookEvent(models.Model):
         verbose_name = "webhook event"
         verbose_name_plural = "webhook events"
         ordering = ["-received_at", "-id"]
+        # Few indexes: every delivery writes one row, and the inbox's drain rewrites it.
+        # Only the unsettled rows are found by status (the drain's queue, the failed
+        # ones); the others are most of the table, where an index would not help.
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="webhook_event_unique_id"),
+        ]
+        indexes = [
+            models.Index(fields=["id"], name="webhook_event_pending",
+                         condition=models.Q(status__in=["received", "failed"])),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.type})"
