@@ -84,7 +84,7 @@ def grants_access(subscription: dict) -> bool:
     return subscription.get("status") in GRANTING_STATUSES
 
 
-def _metadata_member_id(subscription: dict) -> int | None:
+def metadata_member_id(subscription: dict) -> int | None:
     member_id = str((subscription.get("metadata") or {}).get("member_id") or "")
     return int(member_id) if member_id.isdigit() else None
 
@@ -96,13 +96,48 @@ def find_member(subscription: dict) -> Member | None:
         member = Member.objects.filter(stripe_customer_id=customer_id).first()
         if member is not None:
             return member
-    member_id = _metadata_member_id(subscription)
+    member_id = metadata_member_id(subscription)
     return Member.objects.filter(pk=member_id).first() if member_id else None
 
 
 # --- Applying ---------------------------------------------------------------
 
-def holds_live_subscription(member: Member, truth: StripeTruth | None = None) -> bool:
+class ImmediateWrites:
+    """Where applying reads the rows it needs and sends its writes: at once, in the
+    caller's transaction. ``services.batch.BatchWrites`` gathers them for many events.
+    """
+
+    def state_of(self, subscription_id: str) -> SubscriptionState | None:
+        return SubscriptionState.objects.filter(subscription_id=subscription_id).first()
+
+    def grant(self, member: Member, subscription_id: str, price_ids: list[str]) -> list[str]:
+        return grants.grant(member, subscription_id, price_ids)
+
+    def revoke(self, member: Member, subscription_id: str) -> list[str]:
+        return grants.revoke(member, subscription_id)
+
+    def end_held(self, member: Member, ended: str) -> tuple[list[str], list[str]]:
+        return grants.end_held(member, ended)
+
+    def held_by(self, member_id: int, subscription_id: str) -> bool:
+        """Whether that member holds the subscription (asked only when its state names
+        another member than the event's: rare)."""
+        return Member.objects.filter(pk=member_id,
+                                     stripe_subscription_id=subscription_id).exists()
+
+    def set_customer(self, member: Member, customer_id: str) -> None:
+        member.stripe_customer_id = customer_id
+        member.save(update_fields=["stripe_customer_id"])
+
+    def save_state(self, state: SubscriptionState, later: list | None) -> None:
+        save_state(state, later)
+
+
+IMMEDIATE = ImmediateWrites()
+
+
+def holds_live_subscription(member: Member, truth: StripeTruth | None = None,
+                            writes: ImmediateWrites = IMMEDIATE) -> bool:
     """Whether the member's held subscription still grants access, by the newest truth known.
 
     Raises NeedsStripe when nothing is stored about it and ``truth`` has not got it.
@@ -110,7 +145,7 @@ def holds_live_subscription(member: Member, truth: StripeTruth | None = None) ->
     held = member.stripe_subscription_id
     if not held:
         return False
-    state = SubscriptionState.objects.filter(subscription_id=held).first()
+    state = writes.state_of(held)
     if state is not None and (state.status or state.deleted):
         return not state.deleted and state.status in GRANTING_STATUSES
     truth = truth or StripeTruth()
@@ -126,7 +161,7 @@ def record_snapshot(
     """Copy a snapshot onto the state row (the caller saves it)."""
     deleted = deleted or subscription.get("status") in TERMINAL_STATUSES
     state.customer_id = customer_id_of(subscription) or state.customer_id
-    state.member = member
+    state.member_id = member.pk  # the id alone: no related-object cache to keep in step
     state.status = subscription.get("status") or ("canceled" if deleted else "")
     if "items" in subscription:
         state.price_ids = price_ids_of(subscription)
@@ -147,6 +182,7 @@ def apply_snapshot(
     *,
     deleted: bool = False,
     truth: StripeTruth | None = None,
+    writes: ImmediateWrites = IMMEDIATE,
 ) -> SyncResult:
     """Make the member match one subscription snapshot. ``member`` and ``state`` are locked.
 
@@ -159,7 +195,7 @@ def apply_snapshot(
 
     if not deleted and grants_access(subscription):
         held = member.stripe_subscription_id
-        if held and held != subscription_id and holds_live_subscription(member, truth):
+        if held and held != subscription_id and holds_live_subscription(member, truth, writes):
             result.ignored = True
             result.note = (
                 f"Not applied: second subscription {subscription_id} for this member, who "
@@ -172,12 +208,12 @@ def apply_snapshot(
             )
             return result
         result.newly_granted = held != subscription_id
-        result.changes += grants.grant(member, subscription_id, state.price_ids)
+        result.changes += writes.grant(member, subscription_id, state.price_ids)
         return result
     if member.stripe_subscription_id != subscription_id:
-        result.changes += grants.revoke(member, subscription_id)
+        result.changes += writes.revoke(member, subscription_id)
         return result
-    revoked, other = grants.end_held(member, subscription_id)
+    revoked, other = writes.end_held(member, subscription_id)
     result.changes += revoked
     if other:
         result.newly_granted = True
@@ -199,10 +235,18 @@ def apply_event(event: dict, *, truth: StripeTruth | None = None,
     ``later`` may receive the state row's update (see ``locks.save_state``).
     """
     subscription = event["data"]["object"]
+    member, state = lock_member_and_state(
+        subscription["id"], customer_id_of(subscription), metadata_member_id(subscription))
+    return apply_locked(event, member, state, truth=truth, later=later)
+
+
+def apply_locked(event: dict, member: Member | None, state: SubscriptionState | None, *,
+                 truth: StripeTruth | None = None, later: list | None = None,
+                 writes: ImmediateWrites = IMMEDIATE) -> SyncResult:
+    """``apply_event`` once the member and the state row (None: new here) are locked."""
+    subscription = event["data"]["object"]
     subscription_id = subscription["id"]
     customer_id = customer_id_of(subscription)
-    member, state = lock_member_and_state(
-        subscription_id, customer_id, _metadata_member_id(subscription))
     if member is None:
         return SyncResult(ignored=True, note=(
             f"No member has customer {customer_id or '(none)'} or the metadata member_id "
@@ -213,10 +257,17 @@ def apply_event(event: dict, *, truth: StripeTruth | None = None,
             f"The subscription's customer {customer_id} is not the member's customer "
             f"{member.stripe_customer_id}."
         ))
+    if (state is not None and state.member_id not in (None, member.pk)
+            and writes.held_by(state.member_id, subscription_id)):
+        # Stripe never moves a subscription between customers: only a forged (or
+        # hand-edited) event gets here. The holder keeps it; no ordering marker moves.
+        return SyncResult(member=member, ignored=True, note=(
+            f"Not applied: subscription {subscription_id} is held by another member "
+            f"(#{state.member_id}); a subscription gives one member its groups."
+        ))
     changes: list[str] = []
     if customer_id and not member.stripe_customer_id:
-        member.stripe_customer_id = customer_id
-        member.save(update_fields=["stripe_customer_id"])
+        writes.set_customer(member, customer_id)
         changes.append(f"customer ID set to {customer_id}")
 
     state = state or SubscriptionState(subscription_id=subscription_id)
@@ -230,10 +281,11 @@ def apply_event(event: dict, *, truth: StripeTruth | None = None,
         subscription = truth.current(state, created)
         mark_fetched(state, truth.marker)
 
-    result = apply_snapshot(member, state, subscription, deleted=is_deletion, truth=truth)
+    result = apply_snapshot(member, state, subscription, deleted=is_deletion, truth=truth,
+                            writes=writes)
     if created >= state.last_event_created:
         state.last_event_created, state.last_event_id = created, event_id
-    save_state(state, later)
+    writes.save_state(state, later)
     result.changes = changes + result.changes
     result.note = " ".join(filter(None, [note, result.note]))
     return result
