@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -92,6 +93,9 @@ class Overview:
     # Live subscriptions set to end (cancel at period end, or a cancel_at date).
     scheduled_cancellations: int = 0
     refused_reasons: list[tuple[str, int]] = field(default_factory=list)
+    # Stored, not applied yet (the webhook inbox): should stay near 0 and recent.
+    waiting: int = 0
+    oldest_waiting: datetime.datetime | None = None
 
     @property
     def subscribed(self) -> int:
@@ -232,9 +236,16 @@ def build_overview(now: datetime.datetime | None = None) -> Overview:
         **live_schedule(),
         last_delivery=WebhookEvent.objects.aggregate(last=Max("received_at"))["last"],
         failed_count=failed.count(),
+        **inbox_backlog(),
         failed_events=list(failed.only("event_id", "type", "error", "received_at")[:FAILED_SHOWN]),
         chart=subscribers_per_day(today, live_subscriptions(), started, ended),
     )
+
+
+def inbox_backlog() -> dict:
+    """Events the webhook inbox holds, not applied yet: how many, since when (one query)."""
+    return WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED).aggregate(
+        waiting=Count("pk"), oldest_waiting=Min("received_at"))
 
 
 def live_schedule() -> dict[str, int]:
@@ -262,6 +273,7 @@ def overview_view(site: Any):
             ),
             "recent_days": RECENT_DAYS,
             "refused_hours": REFUSED_HOURS,
+            "inbox_on": settings.STRIPE_WEBHOOK_QUEUE,
         }
         return TemplateResponse(request, "admin/overview.html", context)
 

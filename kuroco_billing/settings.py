@@ -203,6 +203,19 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 # A Stripe call inside a database transaction raises (tests turn this on).
 STRIPE_FORBID_CALLS_IN_TRANSACTION = False
 STRIPE_WEBHOOK_MAX_BODY_BYTES: int = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
+# The webhook inbox (docs/billing.md): store each event and answer at once, then
+# apply them in batches, for bursts. PostgreSQL only. Each app process drains in a
+# thread unless STRIPE_WEBHOOK_DRAIN_IN_WORKERS is off (then run drain_webhooks).
+STRIPE_WEBHOOK_QUEUE: bool = env.bool("STRIPE_WEBHOOK_QUEUE", default=False)
+STRIPE_WEBHOOK_DRAIN_IN_WORKERS: bool = env.bool("STRIPE_WEBHOOK_DRAIN_IN_WORKERS", default=True)
+# How long a drainer lets a batch build after a delivery, and a batch's size.
+STRIPE_WEBHOOK_BATCH_DELAY_MS: int = env.int("STRIPE_WEBHOOK_BATCH_DELAY_MS", default=50)
+STRIPE_WEBHOOK_BATCH_SIZE: int = env.int("STRIPE_WEBHOOK_BATCH_SIZE", default=500)
+# An idle drainer thread drains this often anyway: the failed events due for a retry.
+STRIPE_WEBHOOK_IDLE_ROUND_SECONDS: float = env.float("STRIPE_WEBHOOK_IDLE_ROUND_SECONDS",
+                                                      default=60.0)
+if STRIPE_WEBHOOK_QUEUE and not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_QUEUE needs PostgreSQL (FOR UPDATE SKIP LOCKED).")
 
 # --- The front-end API (/rcms-api/) --------------------------------------------
 RCMS_API_MAX_BODY_BYTES: int = env.int("RCMS_API_MAX_BODY_BYTES", default=64 * 1024)

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ from kuroco_billing.logging import redact
 from kuroco_billing.rows import db_values
 
 from ..models import WEBHOOK_EVENTS, CheckoutIntent, StripeSettings, WebhookEvent
-from . import checkout, sync
+from . import checkout, drainers, inbox, sync
 from .event_checks import parse_event
 from .signatures import WebhookRejected, verify
 
@@ -36,6 +37,9 @@ logger = logging.getLogger("payments.webhooks")
 # Stripe is asked at most this many times for one delivery (a tie, then the held
 # subscription); each answer is applied under the locks in a fresh transaction.
 MAX_PASSES = 4
+
+# A stored event in one of these is not settled yet: a delivery applies it.
+PENDING = (None, WebhookEvent.Status.FAILED, WebhookEvent.Status.RECEIVED)
 
 
 class Outcome:
@@ -119,7 +123,7 @@ def process_event(
 
 
 def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known) -> Outcome:
-    if not force and known.status not in (None, WebhookEvent.Status.FAILED):
+    if not force and known.status not in PENDING:
         return Outcome("duplicate", event_id=event["id"])
     truth = sync.StripeTruth()
     try:
@@ -144,7 +148,7 @@ def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known)
         raise
     except Exception as exc:
         logger.exception("webhook_failed event=%s type=%s", event["id"], event["type"])
-        return Outcome(WebhookEvent.Status.FAILED, _record_failure(event, exc))
+        return Outcome(WebhookEvent.Status.FAILED, record_failure(event, exc))
     if changes:
         logger.info("webhook event=%s changes=%s", row.event_id, "; ".join(changes))
     if left_open:
@@ -232,16 +236,18 @@ def _store(row: WebhookEvent, *, stored: bool, force: bool,
         later.clear()
     # Stored before (failed, or being reprocessed), or inserted meanwhile by another delivery.
     stored_row = WebhookEvent.objects.select_for_update().filter(event_id=row.event_id).first()
-    if stored_row is None or (stored_row.status != WebhookEvent.Status.FAILED and not force):
+    if stored_row is None or (stored_row.status not in PENDING and not force):
         raise _Duplicate
+    # A queued event's first application is its first attempt.
+    tried = 0 if stored_row.status == WebhookEvent.Status.RECEIVED else 1
     row.pk, row.attempts, row.received_at = (
-        stored_row.pk, stored_row.attempts + 1, stored_row.received_at)
+        stored_row.pk, stored_row.attempts + tried, stored_row.received_at)
     row.error = ""
     row._state.adding = False
     row.save(update_fields=["status", "note", "error", "member", "attempts", "processed_at"])
 
 
-def _record_failure(event: dict, exc: Exception) -> WebhookEvent | None:
+def record_failure(event: dict, exc: Exception) -> WebhookEvent | None:
     """After the rollback: remember the failure, unless another delivery has since succeeded.
 
     Never raises: the delivery is answered 500 (Stripe retries) whether or not the
@@ -274,17 +280,22 @@ def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
             if inserted is None:  # another delivery stored it meanwhile
                 return WebhookEvent.objects.get(event_id=event["id"])
             row.pk = inserted[0]
-        elif row.status == WebhookEvent.Status.FAILED:
-            row.attempts += 1
+        elif row.status in PENDING:
+            # A queued event's first application is its first attempt.
+            row.attempts += 1 if row.status == WebhookEvent.Status.FAILED else 0
+            row.status = WebhookEvent.Status.FAILED
             row.error = message
             row.processed_at = timezone.now()
-            row.save(update_fields=["attempts", "error", "processed_at"])
+            row.save(update_fields=["status", "attempts", "error", "processed_at"])
         return row
 
 
 def _verified(body: bytes, signature_header: str | None) -> tuple[dict, StripeSettings]:
-    """The event, checked with the settings of this process (read once per change)."""
-    config = StripeSettings.cached()
+    """The event, checked with the settings of this process (read once per change).
+
+    The settings are the process's cached object, which every caller only reads.
+    """
+    config = StripeSettings.cached(shared=True)
     if config is not None:
         try:
             verify(body, signature_header, config.webhook_secrets())
@@ -297,14 +308,47 @@ def _verified(body: bytes, signature_header: str | None) -> tuple[dict, StripeSe
 
 
 def receive(body: bytes, signature_header: str | None) -> Outcome:
-    """Verify a delivery and process it. Raises signatures.WebhookRejected for refusals."""
+    """Verify a delivery and process it (or queue it: ``STRIPE_WEBHOOK_QUEUE``).
+
+    Raises signatures.WebhookRejected for refusals.
+    """
     event, config = _verified(body, signature_header)
+    if settings.STRIPE_WEBHOOK_QUEUE:
+        return _queue(body, signature_header, event, config)
     known = _known(event["id"])  # the settings' version comes with the event's status
     if known.settings_version is None or config.updated_at != known.settings_version:
         # Saved since this process read them (a secret rolled or removed): verify again.
         config = StripeSettings.load_if_changed(known.settings_version)
         verify(body, signature_header, config.webhook_secrets())
     return process_event(event, config=config, known=known)
+
+
+def _queue(body: bytes, signature_header: str | None, event: dict,
+           config: StripeSettings) -> Outcome:
+    """Store the event for the inbox's drain (services.inbox); one line per delivery."""
+    started = time.monotonic()
+    for _ in range(3):
+        stored = inbox.enqueue(body, event, config, _ignore_reason(event, config))
+        result = stored.result
+        if result is None:  # stored before, or the settings were saved meanwhile
+            if stored.status is not None:
+                result = inbox.redelivered(event["id"], stored.status)
+                if result == "queued":
+                    drainers.wake()
+            elif stored.settings_version != config.updated_at:
+                # A secret rolled or removed in another process: verify again.
+                config = StripeSettings.load_if_changed(stored.settings_version)
+                verify(body, signature_header, config.webhook_secrets())
+                continue
+            else:
+                continue  # stored and removed meanwhile: try again
+        if stored.result == "queued":
+            drainers.wake()
+        # The drain writes one more line when it applies the event.
+        logger.info("webhook event=%s type=%s member=- outcome=%s duration_ms=%d",
+                    event["id"], event["type"], result, (time.monotonic() - started) * 1000)
+        return Outcome(result)
+    raise RuntimeError("The Stripe settings keep changing; Stripe retries.")
 
 
 def reprocess_event(event: WebhookEvent) -> WebhookEvent:

@@ -218,3 +218,26 @@ def test_overview_stays_bounded_with_100000_members(
     html = response.content.decode()
     assert figure(html, "subscribed") == "50000"
     assert figure(html, "past-due") == "25000"
+
+
+def test_webhook_health_shows_the_inbox_backlog(staff_client, db, settings):
+    """With the webhook inbox on: how many events wait to be applied, since when."""
+    settings.STRIPE_WEBHOOK_QUEUE = True
+    html = staff_client.get("/admin/overview/").content.decode()
+    assert figure(html, "waiting") == "0"
+
+    WebhookEvent.objects.bulk_create([
+        event("evt_w1", "customer.subscription.updated", 1, status=WebhookEvent.Status.RECEIVED),
+        event("evt_w2", "customer.subscription.updated", 0, status=WebhookEvent.Status.RECEIVED),
+    ])
+    html = staff_client.get("/admin/overview/").content.decode()
+
+    assert figure(html, "waiting") == "2"
+    oldest = timezone.localtime(NOW - datetime.timedelta(days=1)).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"(oldest received {oldest})" in html
+    assert "?status__exact=received" in html
+
+
+def test_no_inbox_no_backlog_figure(staff_client, db):
+    html = staff_client.get("/admin/overview/").content.decode()
+    assert 'id="figure-waiting"' not in html

@@ -1,5 +1,7 @@
 """Statement budgets: the webhook's (8 per processed event, 3 per duplicate), a checkout's.
 
+The webhook's hold both ways: applied as received, and stored then drained (the inbox).
+
 Counted as the database sees them, transaction control included. Statements and
 savepoints pass through a connection ``execute_wrapper``. BEGIN and COMMIT do
 not on PostgreSQL: psycopg sends BEGIN by itself before the first statement of
@@ -112,14 +114,29 @@ def in_order_stream(prices: list[str]) -> list[dict]:
     ]
 
 
-def check_budget(client, count_statements, prices, caplog, *, processed_budget: int):
+def check_budget(client, count_statements, prices, caplog, *, processed_budget: int,
+                 queued: bool = False):
+    """Each event of a member's year within the budget, and again as a duplicate.
+
+    ``queued`` (the webhook inbox): the delivery is one statement, then a drain applies
+    the event, even one event to a batch; both count against the event's budget.
+    """
+    from payments.services import inbox
+
     # Warm this process up the way a worker is after its first request: settings read once.
     deliver(client, make_event(make_subscription("sub_warm", customer="cus_m0"), created=T0))
+    if queued:
+        inbox.drain()
     member = Member.objects.get(stripe_customer_id="cus_m1")
     with caplog.at_level("INFO", logger="payments.stripe"):
         for event in in_order_stream(prices):
             status, statements = statements_for(client, count_statements, event)
-            assert status == "processed"
+            assert status == ("queued" if queued else "processed")
+            if queued:
+                assert len(statements) == 1, statements  # the enqueue, in autocommit
+                with count_statements() as drain:
+                    assert inbox.drain() == 1
+                statements += drain.statements
             assert len(statements) <= processed_budget, "\n".join([event["type"], *statements])
             status, statements = statements_for(client, count_statements, event)
             assert status == "duplicate"
@@ -138,6 +155,19 @@ def test_postgresql_budget(client, count_statements, crowd, caplog):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
     check_budget(client, count_statements, crowd, caplog, processed_budget=PROCESSED_BUDGET)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("crowd", [3, 60], indirect=True)
+def test_postgresql_budget_with_the_inbox(client, count_statements, crowd, caplog, settings):
+    """STRIPE_WEBHOOK_QUEUE: the delivery, then the drain, even one event to a batch."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    from tests.fixtures.billing import queue_on
+
+    queue_on(settings)
+    check_budget(client, count_statements, crowd, caplog, processed_budget=PROCESSED_BUDGET,
+                 queued=True)
 
 
 # SQLite (``make run``) grants through the ORM, a few statements more, but just as

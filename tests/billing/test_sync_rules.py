@@ -8,10 +8,11 @@ import pytest
 
 from members.models import Member, MemberGroup, Membership
 from payments.models import SubscriptionState, WebhookEvent
-from payments.services.webhooks import process_event, reprocess_event
-from tests.fixtures.billing import make_event, make_subscription
+from payments.services.webhooks import reprocess_event
+from tests.fixtures.billing import deliver, make_event, make_subscription
 
-pytestmark = pytest.mark.django_db
+# Every rule holds both ways: applied as received, and queued then drained.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("apply_mode")]
 
 T0 = int(time.time()) - 1000
 
@@ -35,7 +36,7 @@ def customer(member, stripe_settings):
 
 def send(type_: str = "customer.subscription.updated", *, created: int, event_id=None, **sub):
     event = make_event(make_subscription(**sub), type=type_, created=created, event_id=event_id)
-    return process_event(event)
+    return deliver(event)
 
 
 def group_names(member: Member) -> list[str]:
@@ -157,8 +158,8 @@ def test_every_delivery_order_ends_in_the_same_state(customer, groups):
         WebhookEvent.objects.all().delete()
         Member.objects.filter(pk=customer.pk).update(stripe_subscription_id=None)
         for event in order:
-            process_event(event)
-            process_event(event)  # and every one delivered twice
+            deliver(event)
+            deliver(event)  # and every one delivered twice
         customer.refresh_from_db()
         assert group_names(customer) == ["Silver"], [e["created"] for e in order]
         assert customer.stripe_subscription_id == "sub_unit1"
@@ -166,9 +167,9 @@ def test_every_delivery_order_ends_in_the_same_state(customer, groups):
 
 def test_duplicate_event_is_applied_once(customer, groups):
     event = make_event(make_subscription(), created=T0)
-    assert process_event(event).result == "processed"
+    assert deliver(event).result == "processed"
     Membership.objects.all().delete()
-    assert process_event(event).result == "duplicate"
+    assert deliver(event).result == "duplicate"
     assert group_names(customer) == []
 
 
@@ -230,7 +231,7 @@ def test_customer_mismatch_is_ignored(customer, groups):
 
 def test_reprocess_an_ignored_event_after_the_member_exists(stripe_settings, groups):
     event = make_event(make_subscription(customer="cus_later"), created=T0)
-    assert process_event(event).result == "ignored"
+    assert deliver(event).result == "ignored"
     stored = WebhookEvent.objects.get(event_id=event["id"])
 
     late = Member.objects.create_user("late@example.com", "late-pass-123",
@@ -265,9 +266,9 @@ def test_one_event_costs_a_bounded_number_of_queries(
     change = make_event(make_subscription(customer="cus_m0", prices=prices[::2]),
                         created=T0 + 1)
     with django_assert_max_num_queries(22):
-        assert process_event(first).result == "processed"
+        assert deliver(first).result == "processed"
     with django_assert_max_num_queries(22):
-        assert process_event(change).result == "processed"
+        assert deliver(change).result == "processed"
     assert member.memberships.count() == len(prices[::2])
 
 
@@ -287,6 +288,31 @@ def test_the_deletion_after_a_cancel_reads_as_normal(customer, groups):
                  event_id="evt_second_delete")
     assert (again.result, again.event.error) == ("processed", "")
     assert again.event.note == "Subscription already deleted."
+
+
+def test_a_subscription_another_member_holds_is_ignored_not_failed(customer, groups,
+                                                                   other_member):
+    """A signed event giving member B the subscription member A holds (Stripe never moves
+    one between customers): was an IntegrityError, stored failed and retried for days."""
+    send(created=T0, sub_id="sub_held", prices=["price_gold"])
+    other_member.stripe_customer_id = "cus_unit2"
+    other_member.save()
+
+    outcome = send(created=T0 + 1, sub_id="sub_held", customer="cus_unit2",
+                   prices=["price_silver"])
+
+    assert outcome.result == "ignored"
+    assert outcome.event.note == ("Not applied: subscription sub_held is held by another "
+                                  f"member (#{customer.pk}); a subscription gives one member "
+                                  "its groups.")
+    assert outcome.event.error == ""
+    customer.refresh_from_db()
+    assert (customer.stripe_subscription_id, group_names(customer)) == ("sub_held", ["Gold"])
+    other_member.refresh_from_db()
+    assert (other_member.stripe_subscription_id, group_names(other_member)) == (None, [])
+    # A's own next event still applies: the ignored one moved no ordering marker.
+    send(created=T0 + 1, sub_id="sub_held", prices=["price_silver"], event_id="evt_a_next")
+    assert group_names(customer) == ["Silver"]
 
 
 # --- Late grants ---------------------------------------------------------------------
@@ -396,9 +422,9 @@ def _snapshot(stripe_client, sub_id: str) -> dict:
 def test_a_same_second_tie_asks_stripe_outside_the_transaction(paid, stripe_client):
     member, sub_id, _ = paid
     truth = _snapshot(stripe_client, sub_id)
-    assert process_event(make_event(truth, created=T0)).result == "processed"
+    assert deliver(make_event(truth, created=T0)).result == "processed"
     stale = {**truth, "status": "unpaid"}
-    tie = process_event(make_event(stale, created=T0, event_id="evt_tie"))
+    tie = deliver(make_event(stale, created=T0, event_id="evt_tie"))
 
     assert (tie.result, tie.event.error) == ("processed", "")
     assert "fetched from Stripe" in tie.event.note
@@ -407,7 +433,7 @@ def test_a_same_second_tie_asks_stripe_outside_the_transaction(paid, stripe_clie
     assert state.fetched_at >= T0 and state.last_event_id == "evt_tie"
 
     # Not newer than that fetch: settled by Stripe again, still outside the transaction.
-    again = process_event(make_event(stale, created=T0 + 1, event_id="evt_not_newer"))
+    again = deliver(make_event(stale, created=T0 + 1, event_id="evt_not_newer"))
     assert "fetched from Stripe again" in again.event.note
     assert group_names(member) == ["Gold"]
 
@@ -419,7 +445,7 @@ def test_a_held_subscription_unknown_here_is_checked_outside_the_transaction(
     Member.objects.filter(pk=member.pk).update(stripe_subscription_id=sub_id)  # no state row
     second = make_subscription("sub_second", customer=member.stripe_customer_id,
                                prices=[price])
-    outcome = process_event(make_event(second, created=T0))
+    outcome = deliver(make_event(second, created=T0))
     assert outcome.result == "ignored"
     assert f"already holds the active subscription {sub_id}" in outcome.event.note
     member.refresh_from_db()

@@ -59,3 +59,12 @@ def test_settings_refuse_to_start_without_field_encryption_key_when_debug_is_off
     result = manage("check", **env)
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
+
+
+def test_the_webhook_inbox_refuses_to_start_on_sqlite():
+    env = {**PRODUCTION_ENV, "DATABASE_URL": "sqlite:////tmp/kb-inbox-check.sqlite3",
+           "STRIPE_WEBHOOK_QUEUE": "true"}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "STRIPE_WEBHOOK_QUEUE needs PostgreSQL" in result.stderr
+    assert manage("check", **{**env, "STRIPE_WEBHOOK_QUEUE": "false"}).returncode == 0

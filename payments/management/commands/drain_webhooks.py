@@ -1,0 +1,33 @@
+"""Apply the webhook events the inbox holds (STRIPE_WEBHOOK_QUEUE), once or for ever.
+
+Beside the app processes' drainer threads, or instead of them with
+STRIPE_WEBHOOK_DRAIN_IN_WORKERS off (the most throughput); it wakes on each stored event.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.services import drainers, inbox
+
+
+class Command(BaseCommand):
+    help = "Apply the queued (and due failed) webhook events in batches."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--forever", action="store_true",
+                            help="keep draining: as events arrive (LISTEN), and every "
+                                 "--interval seconds for failed events whose wait is over")
+        parser.add_argument("--interval", type=float, default=30.0)
+
+    def handle(self, *args, forever: bool, interval: float, **options) -> None:
+        if not settings.STRIPE_WEBHOOK_QUEUE:
+            raise CommandError("STRIPE_WEBHOOK_QUEUE is off: every event is applied as it "
+                               "is received, there is nothing to drain.")
+        if forever:
+            self.stdout.write("Draining the webhook inbox as events arrive (Ctrl-C stops).")
+            drainers.drain_forever(interval=interval)
+            return
+        done = inbox.drain()
+        self.stdout.write(f"{done} webhook event(s) applied.")
