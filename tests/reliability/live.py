@@ -7,6 +7,7 @@ psycopg, and the API is called over HTTP the way a front end would call it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from tests.fixtures.processes import (
     EMULATOR_SECRET_KEY,
     RELIABILITY_PASSWORD,
     Stack,
+    encode,
     make_event,
     reliability_email,
+    signed_headers,
 )
 
 OK_CARD = "4242424242424242"
@@ -221,3 +224,57 @@ def subscription_snapshot(stack: Stack, subscription_id: str) -> dict:
 
 def event_from(event_type: str, snapshot: dict, created: int) -> dict:
     return make_event(event_type, snapshot, created=created)
+
+
+BASIC, PREMIUM = "Basic members", "Premium members"  # seed_demo's priced groups
+CREATED, UPDATED, DELETED = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+)
+
+
+def real_lifecycle(stack, email: str, prices: dict[str, str], *, delete: bool) -> dict:
+    """created → updated (Basic → Premium) → [deleted] in the emulator; the three snapshots."""
+    _, subscription_id = subscribe_in_stripe(stack, email, prices[BASIC])
+    snapshots = {CREATED: subscription_snapshot(stack, subscription_id)}
+    stripe = stack.stripe()
+    item_id = snapshots[CREATED]["items"]["data"][0]["id"]
+    stripe.v1.subscriptions.update(
+        subscription_id, params={"items": [{"id": item_id, "price": prices[PREMIUM]}]})
+    snapshots[UPDATED] = subscription_snapshot(stack, subscription_id)
+    if delete:
+        stripe.v1.subscriptions.cancel(subscription_id)
+        snapshots[DELETED] = subscription_snapshot(stack, subscription_id)
+    return snapshots
+
+
+def active_subscription_event(stack, email: str, price_id: str) -> dict:
+    """A ``created`` event of an active subscription to ``price_id`` for ``email``, made
+    here (not in Stripe) under a fresh customer ID the member now has."""
+    tag = str(time.time_ns())
+    set_customer(stack, email, "cus_t" + tag)
+    subscription = {
+        "id": "sub_t" + tag, "object": "subscription",
+        "customer": member_row(stack, email).customer_id, "status": "active", "metadata": {},
+        "items": {"object": "list", "data": [
+            {"id": "si_t" + tag, "object": "subscription_item", "quantity": 1,
+             "price": {"id": price_id, "object": "price"},
+             "current_period_end": int(time.time()) + 30 * 86400},
+        ]},
+    }
+    return make_event(CREATED, subscription, created=int(time.time()))
+
+
+def posted_at_once(stack, event: dict, times: int = 20) -> list[str]:
+    """Deliver ``event`` ``times`` times at the same moment, signed; the answers' statuses
+    (after checking every delivery was acknowledged), sorted."""
+    body = encode(event)
+    headers = signed_headers(body, stack.webhook_secret)
+    answers = all_at_once([
+        lambda: requests.post(stack.webhook_url, data=body, headers=headers, timeout=60)
+        for _ in range(times)
+    ])
+    # Every delivery is acknowledged, so Stripe stops retrying.
+    assert [a.status_code for a in answers] == [200] * times, [a.text for a in answers]
+    return sorted(a.json()["status"] for a in answers)

@@ -13,34 +13,34 @@ import time
 import pytest
 import requests
 
-from tests.fixtures.processes import encode, make_event, signed_headers
+from tests.fixtures.processes import make_event
 
 from .live import (
+    BASIC,
     COOKIE_API,
+    CREATED,
+    DELETED,
+    PREMIUM,
     TOKEN_API,
+    UPDATED,
     ApiCaller,
     MemberPool,
+    active_subscription_event,
     all_at_once,
     drain,
     give_group_by_hand,
     groups_of,
     member_row,
     pay,
-    set_customer,
+    posted_at_once,
+    real_lifecycle,
     set_emulator_deliveries,
-    subscribe_in_stripe,
     subscription_snapshot,
     subscription_state,
     webhook_rows,
 )
 
 pytestmark = pytest.mark.postgres
-
-BASIC = "Basic members"
-PREMIUM = "Premium members"
-CREATED = "customer.subscription.created"
-UPDATED = "customer.subscription.updated"
-DELETED = "customer.subscription.deleted"
 
 
 @pytest.fixture(scope="module")
@@ -55,48 +55,16 @@ def prices(live_stack) -> dict[str, str]:
 
 def test_one_event_posted_20_times_at_once_is_applied_once(live_stack, pool, prices):
     email = pool.take()
-    set_customer(live_stack, email, "cus_dup" + str(time.time_ns()))
-    customer = member_row(live_stack, email).customer_id
-    subscription = {
-        "id": "sub_dup" + str(time.time_ns()), "object": "subscription",
-        "customer": customer, "status": "active", "metadata": {},
-        "items": {"object": "list", "data": [
-            {"id": "si_dup", "object": "subscription_item", "quantity": 1,
-             "price": {"id": prices[BASIC], "object": "price"},
-             "current_period_end": int(time.time()) + 30 * 86400},
-        ]},
-    }
-    event = make_event(CREATED, subscription, created=int(time.time()))
-    body = encode(event)
-    headers = signed_headers(body, live_stack.webhook_secret)
+    event = active_subscription_event(live_stack, email, prices[BASIC])
+    subscription = event["data"]["object"]
 
-    answers = all_at_once([
-        lambda: requests.post(live_stack.webhook_url, data=body, headers=headers, timeout=60)
-        for _ in range(20)
-    ])
+    statuses = posted_at_once(live_stack, event)
 
-    # Every delivery is acknowledged (Stripe stops retrying); exactly one applied it.
-    assert [a.status_code for a in answers] == [200] * 20, [a.text for a in answers]
-    statuses = sorted(a.json()["status"] for a in answers)
+    # Exactly one delivery applied it.
     assert statuses == ["duplicate"] * 19 + ["processed"], statuses
     assert webhook_rows(live_stack, event["id"]) == [("processed", 1)]
     assert member_row(live_stack, email).subscription_id == subscription["id"]
     assert groups_of(live_stack, email) == {(BASIC, "stripe")}
-
-
-def _real_lifecycle(stack, email: str, prices: dict[str, str], *, delete: bool) -> dict:
-    """created → updated (Basic → Premium) → [deleted] in the emulator; the three snapshots."""
-    _, subscription_id = subscribe_in_stripe(stack, email, prices[BASIC])
-    snapshots = {CREATED: subscription_snapshot(stack, subscription_id)}
-    stripe = stack.stripe()
-    item_id = snapshots[CREATED]["items"]["data"][0]["id"]
-    stripe.v1.subscriptions.update(
-        subscription_id, params={"items": [{"id": item_id, "price": prices[PREMIUM]}]})
-    snapshots[UPDATED] = subscription_snapshot(stack, subscription_id)
-    if delete:
-        stripe.v1.subscriptions.cancel(subscription_id)
-        snapshots[DELETED] = subscription_snapshot(stack, subscription_id)
-    return snapshots
 
 
 def _deliver(stack, events: list[dict], *, concurrently: bool) -> list[requests.Response]:
@@ -141,7 +109,7 @@ def test_created_updated_deleted_in_any_order_end_deleted(
     live_stack, pool, prices, quiet_emulator, order, concurrently, tie
 ):
     email = pool.take()
-    snapshots = _real_lifecycle(live_stack, email, prices, delete=True)
+    snapshots = real_lifecycle(live_stack, email, prices, delete=True)
     base = int(time.time()) - 60
     # Stripe's order: created, then updated, then deleted. "tie": all in one second, which
     # only a fetch from Stripe can settle.
@@ -186,7 +154,7 @@ def test_created_and_upgrade_in_any_order_end_on_the_new_price(
     live_stack, pool, prices, quiet_emulator, order, concurrently, tie
 ):
     email = pool.take()
-    snapshots = _real_lifecycle(live_stack, email, prices, delete=False)
+    snapshots = real_lifecycle(live_stack, email, prices, delete=False)
     base = int(time.time()) - 60
     created_at = {CREATED: base, UPDATED: base if tie else base + 1}
     events = [make_event(t, snapshots[t], created=created_at[t]) for t in order]

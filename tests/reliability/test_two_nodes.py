@@ -11,7 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.webhook_load import build_plan, event_rows, mismatches, seed, send
+from bench.webhook_load import (
+    build_plan,
+    event_rows,
+    mismatches,
+    seed,
+    send,
+    wait_until_drained,
+)
+from kuroco_billing.devtools.processes import PYTHON, Process
 from tests.fixtures.processes import (
     app_env,
     create_database,
@@ -24,27 +32,43 @@ from tests.fixtures.processes import (
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def two_nodes(postgres_url, process_log_dir):
-    """Two gunicorn masters on one fresh, migrated database, with Stripe configured."""
+@pytest.fixture(params=["inline", "inbox"])
+def two_nodes(request, postgres_url, process_log_dir):
+    """Two gunicorn masters on one fresh, migrated database, with Stripe configured.
+
+    ``inbox``: the webhook inbox on; node 1's workers drain in threads, node 2's do not
+    and a drain_webhooks process drains beside them: three kinds of drain at once.
+    """
     database_url = create_database(postgres_url)
     secret = "whsec_nodes" + os.urandom(8).hex()
-    env = app_env(database_url, "http://127.0.0.1:9", CONN_MAX_AGE="60")
-    nodes = []
+    inbox = request.param == "inbox"
+    env = app_env(database_url, "http://127.0.0.1:9", CONN_MAX_AGE="60",
+                  STRIPE_WEBHOOK_QUEUE=str(inbox).lower())
+    processes = []
     try:
         manage(env, "migrate", "--noinput")
         seed(env, "nodes", 30, secret=secret)
-        for _ in range(2):
-            nodes.append(start_gunicorn(env, process_log_dir, workers=2, port=free_port()))
-        yield database_url, [url for _, url in nodes], secret
+        urls = []
+        for node in range(2):
+            node_env = {**env, "STRIPE_WEBHOOK_DRAIN_IN_WORKERS": str(node == 0).lower()}
+            server, url = start_gunicorn(node_env, process_log_dir, workers=2,
+                                         port=free_port())
+            processes.append(server)
+            urls.append(url)
+        if inbox:
+            processes.append(Process(
+                "drainer", [PYTHON, "manage.py", "drain_webhooks", "--forever"],
+                {**env, "STRIPE_WEBHOOK_DRAIN_IN_WORKERS": "false"},
+                process_log_dir / "nodes-drainer.log").start())
+        yield database_url, urls, secret, inbox
     finally:
-        for server, _ in nodes:
-            server.stop()
+        for process in processes:
+            process.stop()
         drop_database(database_url)
 
 
 def test_a_stream_split_between_two_nodes_ends_every_member_right(two_nodes):
-    database_url, urls, secret = two_nodes
+    database_url, urls, secret, inbox = two_nodes
     plan = build_plan("nodes", members=30, events=300, duplicates=0.3, seed=11)
     assert {held is None for held, _ in plan.expected.values()} == {True, False}
     rng = random.Random(11)
@@ -60,5 +84,7 @@ def test_a_stream_split_between_two_nodes_ends_every_member_right(two_nodes):
 
     assert [s.gave_up for s in stats] == [0, 0], [s.by_status for s in stats]
     assert all(s.sent >= len(share) for s, share in zip(stats, shares, strict=True))
+    if inbox:
+        wait_until_drained(database_url, timeout=60)  # answered first, applied after
     assert mismatches(database_url, plan) == []
     assert event_rows(database_url, plan) == plan.unique_events
