@@ -26,6 +26,7 @@ class StatementLog:
     database: str
     path: str
     by_database: bool  # log_line_prefix has %d: lines of other databases can be told apart
+    ignore: bytes = b"/* bench poll */"  # the bench's own statements on the counted database
 
     @classmethod
     def locate(cls, admin_url: str, database: str, path: str | None = None
@@ -68,7 +69,7 @@ class StatementLog:
         found = []
         for n, line in enumerate(lines):
             match = STATEMENT.search(line)
-            if match and (not self.by_database or tag in line):
+            if match and (not self.by_database or tag in line) and self.ignore not in line:
                 # A statement that starts with a newline goes on in the next lines.
                 text = line[match.end():].strip() or lines[min(n + 1, len(lines) - 1)].strip()
                 found.append(text.decode(errors="replace"))
@@ -87,6 +88,18 @@ def stripe_calls(log_path: Path, start: int = 0) -> list[StripeCall]:
         log.seek(start)
         data = log.read()
     return [StripeCall(m.group(2).decode(), float(m.group(1))) for m in STRIPE_CALL.finditer(data)]
+
+
+# The drain's line for each batch it applied.
+BATCH = re.compile(rb"webhook_batch events=(\d+) ")
+
+
+def batch_sizes(log_path: Path, start: int = 0) -> list[int]:
+    """The size of each batch the inbox's drains applied, from byte ``start`` on."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        data = log.read()
+    return [int(m.group(1)) for m in BATCH.finditer(data)]
 
 
 def log_size(log_path: Path) -> int:

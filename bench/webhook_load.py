@@ -22,9 +22,11 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.counters import StatementLog, log_size, machine, stripe_calls
+from bench.counters import StatementLog, batch_sizes, log_size, machine, stripe_calls
 from bench.floor.views import CREATE_TABLE as CREATE_FLOOR_TABLE
 from kuroco_billing.devtools.processes import (
+    PYTHON,
+    Process,
     app_env,
     create_database,
     django_shell,
@@ -175,10 +177,13 @@ class Stats:
     retried_ok: int = 0
     gave_up: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # the answers' "status"
+    # Of ``seconds``: after the last answer, until the inbox was drained (queued targets).
+    drain_seconds: float = 0.0
 
     def merge(self, other: Stats) -> None:
         self.sent += other.sent
         self.seconds += other.seconds
+        self.drain_seconds += other.drain_seconds
         self.latencies += other.latencies
         self.non_2xx += other.non_2xx
         self.retried_ok += other.retried_ok
@@ -295,9 +300,13 @@ def event_rows(database_url: str, plan: Plan) -> int:
 
 @dataclass
 class Target:
-    name: str  # "floor" or "project"
+    name: str  # "floor", "project" or "inline"
     url: str  # the webhook URL
     log_path: Path  # gunicorn's log (access log and the app's own lines)
+    # The inbox's database when the target answers first and applies after (the
+    # project with STRIPE_WEBHOOK_QUEUE): a phase ends when it is drained.
+    queue_database: str | None = None
+    drainer_log: Path | None = None  # the drain_webhooks process's log (--drainer process)
 
 
 @dataclass
@@ -309,6 +318,7 @@ class Phase:
     stats: Stats
     statements: int | None  # None: the server log could not be read
     stripe_calls: int
+    batches: list[int] = field(default_factory=list)  # the drain's batch sizes (queued)
 
     @property
     def label(self) -> str:
@@ -319,13 +329,24 @@ class Phase:
 
 
 def _measure(target: Target, deliveries: list[dict], secret: str, threads: int,
-             statement_log: StatementLog | None) -> tuple[Stats, int | None, int]:
+             statement_log: StatementLog | None) -> tuple[Stats, int | None, int, list[int]]:
     log_start = log_size(target.log_path)
+    drainer_start = log_size(target.drainer_log) if target.drainer_log else 0
     mark = statement_log.mark() if statement_log else 0
     stats = send(target.url, deliveries, secret, threads=threads)
+    if target.queue_database:
+        # End to end: the phase lasts until every event is applied, not just answered.
+        waited = wait_until_drained(target.queue_database)
+        stats.seconds += waited
+        stats.drain_seconds += waited
     time.sleep(0.3)  # the last log lines reach the files
     statements = statement_log.count(mark, statement_log.mark()) if statement_log else None
-    return stats, statements, len(stripe_calls(target.log_path, log_start))
+    calls, batches = stripe_calls(target.log_path, log_start), batch_sizes(target.log_path,
+                                                                            log_start)
+    if target.drainer_log:
+        calls += stripe_calls(target.drainer_log, drainer_start)
+        batches += batch_sizes(target.drainer_log, drainer_start)
+    return stats, statements, len(calls), batches
 
 
 def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threads: int,
@@ -341,16 +362,44 @@ def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threa
     size = max(1, -(-len(deliveries) // max(1, rounds)))
     for start in range(0, len(deliveries), size):
         for target, phase in zip(targets, phases, strict=True):
-            stats, statements, calls = _measure(target, deliveries[start:start + size],
+            stats, statements, calls, batches = _measure(target, deliveries[start:start + size],
                                                 secret, threads, statement_log)
             phase.stats.merge(stats)
             if phase.statements is not None and statements is not None:
                 phase.statements += statements
             phase.stripe_calls += calls
+            phase.batches += batches
     for phase in phases:
         print(f"  {phase.label:<16} {phase.stats.sent} requests in "
               f"{phase.stats.seconds:.1f} s", flush=True)
     return phases
+
+
+# The bench's own polls carry this tag; the statement count leaves them out.
+POLL_TAG = "/* bench poll */"
+
+
+def wait_until_drained(database_url: str, timeout: float = 600) -> float:
+    """Seconds until the inbox holds no event still to apply."""
+    started = time.perf_counter()
+    while query(database_url, f"{POLL_TAG} SELECT EXISTS (SELECT 1 FROM payments_webhookevent "
+                              "WHERE status = 'received')")[0][0]:
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError("the inbox was not drained in time")
+        time.sleep(0.002)
+    return time.perf_counter() - started
+
+
+def apply_lag(database_url: str, plan: Plan) -> tuple[float, float] | None:
+    """p50 and p99 (ms) from an event's arrival to its application, for queued targets."""
+    ids = list({event["id"] for event in plan.deliveries})
+    row = query(database_url, """
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY lag)
+        FROM (SELECT extract(epoch FROM processed_at - received_at) * 1000 AS lag
+              FROM payments_webhookevent WHERE event_id = ANY(%s)) lags
+    """, [ids])[0]
+    return None if row[0] is None else (row[0], row[1])
 
 
 def warm_up(target: Target, event: dict, threads: int) -> None:
@@ -462,6 +511,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-replay", action="store_true",
                         help="skip the replay (every event a duplicate)")
     parser.add_argument("--no-floor", action="store_true", help="the project alone")
+    parser.add_argument("--drainer", choices=("workers", "process"), default="process",
+                        help="with the inbox: a drain_webhooks process beside gunicorn "
+                             "(default), or the drainer threads in the workers")
+    parser.add_argument("--inline", action="store_true",
+                        help="the project applies each event before answering "
+                             "(STRIPE_WEBHOOK_QUEUE off; default: the inbox, end to end)")
     parser.add_argument("--check-goals", action="store_true",
                         help="exit 1 when one of issue 9's goals is missed, too")
     parser.add_argument("--server-log", help="PostgreSQL's log file, as the server sees it "
@@ -509,16 +564,27 @@ def main(argv: list[str] | None = None) -> int:
             for name, extra, path in (
                 ("floor", {"DJANGO_SETTINGS_MODULE": "bench.floor.settings",
                            "FLOOR_WEBHOOK_SECRET": secret}, "/floor/webhook/"),
-                ("project", {}, "/direct/stripe/webhook/"),
+                ("project", {"STRIPE_WEBHOOK_QUEUE": "false" if args.inline else "true"},
+                 "/direct/stripe/webhook/"),
             ):
                 if name == "floor" and args.no_floor:
                     continue
                 log_dir = Path(logs) / name
                 log_dir.mkdir()
+                if name == "project" and args.drainer == "process":
+                    extra["STRIPE_WEBHOOK_DRAIN_IN_WORKERS"] = "false"
+                    drainer = Process("drainer", [PYTHON, "manage.py", "drain_webhooks",
+                                                  "--forever"],
+                                      {**env, **extra}, log_dir / "drainer.log").start()
+                    servers.append(drainer)
                 server, url = start_gunicorn({**env, **extra}, log_dir, workers=args.workers,
                                              port=free_port())
                 servers.append(server)
-                targets.append(Target(name, url + path, server.log_path))
+                queued = name == "project" and not args.inline
+                targets.append(Target(name, url + path, server.log_path,
+                                      database_url if queued else None,
+                                      log_dir / "drainer.log" if queued and
+                                      args.drainer == "process" else None))
             print(f"machine: {machine(admin_url)}")
             print(f"{len(targets)} targets, gunicorn {args.workers} sync workers each, "
                   f"CONN_MAX_AGE={args.conn_max_age}, {args.threads} client threads; "
@@ -533,12 +599,21 @@ def main(argv: list[str] | None = None) -> int:
                 phases += run_stream(targets, plan.deliveries, secret, args.threads,
                                      statement_log, replay=True, rounds=args.rounds)
             print(f"machine after: {machine(admin_url)}")
+            lag = None if args.inline else apply_lag(database_url, plan)
             wrong = mismatches(database_url, plan)
             stored = event_rows(database_url, plan)
             for server in servers:
                 server.stop()
         print()
         print(table(phases))
+        print()
+        print("project applies " + (
+            "each event before answering (STRIPE_WEBHOOK_QUEUE off)" if args.inline else
+            "after answering, from the inbox (STRIPE_WEBHOOK_QUEUE): events/s is end to end, "
+            "until the last event was applied; p50/p99 are the answers' "
+            f"({batch_summary(phases)}; drain after the last answer: "
+            f"{project_drain(phases):.2f} s; arrival to "
+            f"applied: p50 {lag[0]:.0f} ms, p99 {lag[1]:.0f} ms)"))
         print()
         project = next(phase for phase in phases if phase.label == "project")
         print(report(plan, project.stats, wrong, stored))
@@ -558,6 +633,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept database {database_url}")
         else:
             drop_database(database_url)
+
+
+def batch_summary(phases: list[Phase]) -> str:
+    sizes = next(p.batches for p in phases if p.label == "project")
+    if not sizes:
+        return "no batch seen in the log"
+    return (f"{len(sizes)} batches of {sum(sizes) / len(sizes):.1f} events on average, "
+            f"at most {max(sizes)}")
+
+
+def project_drain(phases: list[Phase]) -> float:
+    return next(p.stats.drain_seconds for p in phases if p.label == "project")
 
 
 def report(plan: Plan, stats: Stats, wrong: list[str], stored: int) -> str:

@@ -60,3 +60,24 @@ def test_the_bench_counts_every_statement_a_session_sends(postgres_url):
         assert log.count(start, log.mark()) == 6  # BEGIN, 4 statements, COMMIT
     finally:
         drop_database(database_url)
+
+
+def test_the_bench_end_to_end_with_the_inbox(postgres_url):
+    """`make bench`'s own run, small: the inbox target is timed until the last event is
+    applied by its drain_webhooks process, and every member ends right."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "bench/webhook_load.py", "--events", "300", "--members", "40",
+         "--shuffle", "--duplicates", "0.2", "--no-replay", "--database-url", postgres_url],
+        cwd=root, capture_output=True, text=True, timeout=600, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "RESULT OK" in out and "members in wrong state 0" in out
+    project = next(line for line in out.splitlines() if line.startswith("project "))
+    assert "queued" in project  # answered from the inbox
+    assert "from the inbox (STRIPE_WEBHOOK_QUEUE)" in out and "batches of" in out
