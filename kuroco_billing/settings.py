@@ -90,6 +90,8 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "kuroco_billing.wsgi.application"
 
+# A statement is prepared on its connection after this many runs (psycopg's default).
+PREPARE_THRESHOLD = 5
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
@@ -98,6 +100,14 @@ DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 # checks replace a connection the database dropped. 0 (the default) = per request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL plans each statement the app sends again and again (routing, the session,
+# a checkout's locks, the webhook's store) once per connection and keeps the plan
+# (psycopg's prepared statements, after PREPARE_THRESHOLD runs; server-side binding).
+# Turn off behind PgBouncer in transaction mode before 1.21 (max_prepared_statements).
+DATABASE_PREPARED_STATEMENTS: bool = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=PREPARE_THRESHOLD)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several threads (the test server, the emulator's webhooks) write at once.
     DATABASES["default"].setdefault("OPTIONS", {})
