@@ -1,4 +1,4 @@
-"""PostgreSQL keeps the plans of the statements every request sends (DATABASE_PREPARED_STATEMENTS)."""
+"""PostgreSQL keeps the plans of what every request sends (DATABASE_PREPARED_STATEMENTS)."""
 
 from __future__ import annotations
 
