@@ -11,9 +11,7 @@ from tests.platform.test_settings import PRODUCTION_ENV, manage
 
 pytestmark = pytest.mark.django_db
 
-PREPARED_ON_SESSIONS = """
-SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%django_session%%'
-"""
+PREPARED_LIKE = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s"
 
 
 @pytest.fixture
@@ -31,7 +29,7 @@ def test_a_signed_in_request_is_planned_once_per_connection(on_postgresql, clien
         assert response.status_code == 200
         assert response.json()["email"] == MEMBER_EMAIL  # same answers, prepared or not
     with connection.cursor() as cursor:
-        cursor.execute(PREPARED_ON_SESSIONS)
+        cursor.execute(PREPARED_LIKE, ["%django_session%"])
         assert cursor.fetchone()[0] == 1  # the session read: prepared, kept
 
 
