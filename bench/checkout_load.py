@@ -64,7 +64,7 @@ def sign_in(stack: Stack, api_id: str, paths: dict[str, str], email: str) -> dic
 
 
 def timed_request(method: str, url: str, cookies: dict[str, str], origin: str,
-          body: bytes | None = None) -> tuple[float, int]:
+                  body: bytes | None = None) -> tuple[float, int]:
     """One request's wall time (ms) and status, from the client's first byte to its last.
 
     Through the standard library's ``http.client``: ``requests`` spends ≈ 0.3 to 1 ms of
