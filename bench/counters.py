@@ -50,8 +50,13 @@ class StatementLog:
         return None, reason if candidates else "no server log found"
 
     def enable(self) -> None:
-        """Log every statement of the bench database (new sessions only: before gunicorn)."""
-        query(self.admin_url, f'ALTER DATABASE "{self.database}" SET log_statement = \'all\'')
+        """Log every statement of the bench database (new sessions only: before gunicorn).
+
+        Without the parameters' values: only statements are counted, and a payload in
+        every line would charge each target for log volume production does not write.
+        """
+        for name, value in (("log_statement", "all"), ("log_parameter_max_length", "0")):
+            query(self.admin_url, f'ALTER DATABASE "{self.database}" SET {name} = \'{value}\'')
 
     def mark(self) -> int:
         return query(self.admin_url, "SELECT size FROM pg_stat_file(%s)", [self.path])[0][0]
