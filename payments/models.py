@@ -152,14 +152,17 @@ class WebhookEvent(models.Model):
         verbose_name_plural = "webhook events"
         ordering = ["-received_at", "-id"]
         # Few indexes: every delivery writes one row, and the inbox's drain rewrites it.
-        # Only the unsettled rows are found by status (the drain's queue, the failed
-        # ones); the others are most of the table, where an index would not help.
+        # Only the unsettled rows are found by status, each status by its own index: the
+        # drain reads the head of each in order (services.inbox); the settled rows are
+        # most of the table, where an index would not help.
         constraints = [
             models.UniqueConstraint(fields=["event_id"], name="webhook_event_unique_id"),
         ]
         indexes = [
-            models.Index(fields=["id"], name="webhook_event_pending",
-                         condition=models.Q(status__in=["received", "failed"])),
+            models.Index(fields=["id"], name="webhook_event_received",
+                         condition=models.Q(status="received")),
+            models.Index(fields=["id"], name="webhook_event_failed",
+                         condition=models.Q(status="failed")),
         ]
 
     def __str__(self) -> str:
