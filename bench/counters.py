@@ -125,3 +125,44 @@ def machine(admin_url: str) -> str:
     version = query(admin_url, "SHOW server_version")[0][0]
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     return f"{os.cpu_count()} CPUs ({model}), PostgreSQL {version}, load average {load}"
+
+
+# --- CPU by process kind (Linux /proc) -------------------------------------------------------
+
+CPU_KINDS = ("client", "app", "drainer", "postgres")
+
+
+def cpu_seconds() -> dict[str, float] | None:
+    """CPU seconds (user + system) used so far by each kind of process on this machine.
+
+    client: this bench process (its sender threads); app: every gunicorn process;
+    drainer: drain_webhooks; postgres: every PostgreSQL server process. None without /proc.
+    """
+    import os
+
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(CPU_KINDS, 0.0)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        if int(entry.name) == os.getpid():
+            kind = "client"
+        elif name.startswith("postgres") or cmdline.startswith(b"postgres"):
+            kind = "postgres"
+        elif b"gunicorn" in cmdline:
+            kind = "app"
+        elif b"drain_webhooks" in cmdline:
+            kind = "drainer"
+        else:
+            continue
+        used[kind] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return used

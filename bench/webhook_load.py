@@ -23,7 +23,15 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.counters import StatementLog, batch_sizes, log_size, machine, stripe_calls
+from bench.counters import (
+    CPU_KINDS,
+    StatementLog,
+    batch_sizes,
+    cpu_seconds,
+    log_size,
+    machine,
+    stripe_calls,
+)
 from bench.floor.views import CREATE_TABLE as CREATE_FLOOR_TABLE
 from kuroco_billing.devtools.processes import (
     PYTHON,
@@ -321,6 +329,9 @@ class Phase:
     statements: int | None  # None: the server log could not be read
     stripe_calls: int
     batches: list[int] = field(default_factory=list)  # the drain's batch sizes (queued)
+    # CPU seconds by process kind while this phase ran (counters.cpu_seconds); the
+    # other target's processes sit idle meanwhile. Empty without /proc.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -331,7 +342,9 @@ class Phase:
 
 
 def _measure(target: Target, deliveries: list[dict], secret: str, threads: int,
-             statement_log: StatementLog | None) -> tuple[Stats, int | None, int, list[int]]:
+             statement_log: StatementLog | None
+             ) -> tuple[Stats, int | None, int, list[int], dict[str, float]]:
+    cpu_start = cpu_seconds()
     log_start = log_size(target.log_path)
     drainer_start = log_size(target.drainer_log) if target.drainer_log else 0
     mark = statement_log.mark() if statement_log else 0
@@ -341,6 +354,8 @@ def _measure(target: Target, deliveries: list[dict], secret: str, threads: int,
         waited = wait_until_drained(target.queue_database)
         stats.seconds += waited
         stats.drain_seconds += waited
+    cpu_end = cpu_seconds()
+    cpu = {kind: cpu_end[kind] - cpu_start[kind] for kind in CPU_KINDS} if cpu_end else {}
     time.sleep(0.3)  # the last log lines reach the files
     statements = statement_log.count(mark, statement_log.mark()) if statement_log else None
     calls, batches = stripe_calls(target.log_path, log_start), batch_sizes(target.log_path,
@@ -348,7 +363,7 @@ def _measure(target: Target, deliveries: list[dict], secret: str, threads: int,
     if target.drainer_log:
         calls += stripe_calls(target.drainer_log, drainer_start)
         batches += batch_sizes(target.drainer_log, drainer_start)
-    return stats, statements, len(calls), batches
+    return stats, statements, len(calls), batches, cpu
 
 
 def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threads: int,
@@ -364,13 +379,15 @@ def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threa
     size = max(1, -(-len(deliveries) // max(1, rounds)))
     for start in range(0, len(deliveries), size):
         for target, phase in zip(targets, phases, strict=True):
-            stats, statements, calls, batches = _measure(target, deliveries[start:start + size],
-                                                secret, threads, statement_log)
+            stats, statements, calls, batches, cpu = _measure(
+                target, deliveries[start:start + size], secret, threads, statement_log)
             phase.stats.merge(stats)
             if phase.statements is not None and statements is not None:
                 phase.statements += statements
             phase.stripe_calls += calls
             phase.batches += batches
+            for kind, seconds in cpu.items():
+                phase.cpu[kind] = phase.cpu.get(kind, 0.0) + seconds
     for phase in phases:
         print(f"  {phase.label:<16} {phase.stats.sent} requests in "
               f"{phase.stats.seconds:.1f} s", flush=True)
@@ -468,6 +485,17 @@ def table(phases: list[Phase]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join(line(row) for row in rows)
+
+
+def cpu_table(phases: list[Phase]) -> str:
+    """CPU milliseconds per event by process kind: where each target's time goes."""
+    if not all(phase.cpu for phase in phases):
+        return "CPU per event: not measured (no /proc)"
+    lines = ["CPU ms/event      " + "".join(f"{kind:>10}" for kind in (*CPU_KINDS, "total"))]
+    for phase in phases:
+        per = [phase.cpu[kind] * 1000 / phase.stats.sent for kind in CPU_KINDS]
+        lines.append(f"{phase.label:<17}" + "".join(f"{v:>10.2f}" for v in (*per, sum(per))))
+    return "\n".join(lines)
 
 
 def goals(phases: list[Phase]) -> list[tuple[str, bool | None]]:
@@ -626,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
         print()
         print(table(phases))
+        print()
+        print(cpu_table(phases))
         print()
         print("project applies " + (
             "each event before answering (STRIPE_WEBHOOK_QUEUE off)" if args.inline else

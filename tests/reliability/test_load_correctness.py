@@ -81,3 +81,24 @@ def test_the_bench_end_to_end_with_the_inbox(postgres_url):
     project = next(line for line in out.splitlines() if line.startswith("project "))
     assert "queued" in project  # answered from the inbox
     assert "from the inbox (STRIPE_WEBHOOK_QUEUE)" in out and "batches of" in out
+    # CPU per event by process: the drain_webhooks process applied the project's events.
+    cpu = out[out.index("CPU ms/event"):].splitlines()
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in cpu[1:3]}
+    kinds = cpu[0].split()[2:]
+    assert kinds == ["client", "app", "drainer", "postgres", "total"]
+    assert rows["project"][kinds.index("drainer")] > 0
+    assert rows["floor"][kinds.index("drainer")] == 0
+    for values in rows.values():
+        assert values[-1] == pytest.approx(sum(values[:-1]), abs=0.02)
+
+
+def test_the_bench_charges_cpu_to_the_process_that_used_it():
+    from bench.counters import cpu_seconds
+
+    before = cpu_seconds()
+    busy_until = time.process_time() + 0.3
+    while time.process_time() < busy_until:
+        pass
+    after = cpu_seconds()
+
+    assert after["client"] - before["client"] >= 0.25
