@@ -116,7 +116,8 @@ def drain(*, limit: int | None = None) -> int:
 
 
 def drain_batch(limit: int) -> int:
-    """Claim up to ``limit`` events and apply them; the events needing Stripe come after."""
+    """Claim up to ``limit`` queued events and as many due failed ones, and apply them;
+    the events needing Stripe come after."""
     started = time.monotonic()
     try:
         with transaction.atomic():

@@ -1,7 +1,7 @@
 """The drain's claim reads the head of the queue, however long the event log grows.
 
 A sort or a bitmap scan would read every queued row and every dead index entry on
-each claim, a cost that grows with the burst (docs/performance.md, round 6).
+each claim, a cost that grows with the burst (docs/performance.md, "The session after").
 """
 
 from __future__ import annotations
