@@ -285,3 +285,25 @@ def test_one_subscription_of_two_members_in_a_batch_goes_one_by_one(
     assert row(second).note == "Subscription already deleted; deletion is final."
     assert "webhook_batch_one_by_one reason=one subscription, two members" in caplog.text
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_batch_builds_while_deliveries_come_and_wakes_once_per_quiet_window(settings):
+    """A burst wakes the drainer once per quiet window, not once per delivery."""
+    settings.STRIPE_WEBHOOK_BATCH_DELAY_MS = 400
+    asked: list[float] = []
+    started = time.monotonic()
+
+    def arrived() -> bool:  # a delivery every millisecond for 150 ms, then a pause
+        asked.append(time.monotonic())
+        return asked[-1] - started < 0.15
+
+    drainers._build_batch(arrived)
+    took = time.monotonic() - started
+    assert 0.15 <= took < 0.3, "it should wait out the burst and stop at the pause"
+    assert len(asked) <= took / drainers.QUIET_SECONDS + 1
+
+    asked.clear()
+    started = time.monotonic()
+    drainers._build_batch(lambda: asked.append(0) or True)  # deliveries never pause
+    assert 0.4 <= time.monotonic() - started < 0.6, "the batch delay bounds the wait"
+    assert len(asked) <= 0.4 / drainers.QUIET_SECONDS + 1
