@@ -229,11 +229,14 @@ def _write_sql() -> str:
     }
     state_cols = ", ".join(f'"{c}"' for c in _STATE_FIELDS)
     state_set = ", ".join(f'"{c}" = x."{c}"' for c in _STATE_FIELDS[1:])
+    # Each UPDATE also names its rows' IDs as an array: the planner then reads them by
+    # primary key. Joined only to a recordset (which it guesses at 100 rows), it would
+    # hash the whole table, a cost growing with the event log, on every batch.
     return f"""
 WITH st_upd AS (
     UPDATE "{t['state']}" s SET {state_set}, "updated_at" = %(now)s
     FROM {_recordset("states", {"id": "bigint", **_STATE_TYPES})}
-    WHERE s."id" = x."id" RETURNING s."id"
+    WHERE s."id" = x."id" AND s."id" = ANY(%(state_ids)s::bigint[]) RETURNING s."id"
 ), st_ins AS (
     INSERT INTO "{t['state']}" ({state_cols}, "updated_at")
     SELECT {state_cols}, %(now)s FROM {_recordset("new_states", _STATE_TYPES)}
@@ -264,14 +267,14 @@ WITH st_upd AS (
     UPDATE "{t['member']}" m SET "stripe_subscription_id" = x.held,
                                  "stripe_customer_id" = x.customer
     FROM {_recordset("members", {"id": "bigint", "held": "text", "customer": "text"})}
-    WHERE m."id" = x."id" RETURNING m."id"
+    WHERE m."id" = x."id" AND m."id" = ANY(%(member_ids)s::bigint[]) RETURNING m."id"
 ), events AS (
     UPDATE "{t['event']}" e SET "status" = x.status, "note" = x.note, "member_id" = x.member,
         "error" = '', "processed_at" = %(now)s,
         "attempts" = e."attempts" + (e."status" = 'failed')::int
     FROM {_recordset("events", {"id": "bigint", "status": "text", "note": "text",
                                 "member": "bigint"})}
-    WHERE e."id" = x."id" RETURNING e."id"
+    WHERE e."id" = x."id" AND e."id" = ANY(%(event_ids)s::bigint[]) RETURNING e."id"
 ), paid AS (
     SELECT * FROM {_recordset("paid", {"member": "bigint", "key": "text"})}
 ), closed AS (
@@ -310,6 +313,7 @@ def _write(writes: BatchWrites, kept: list, deferred_members: set[int],
         _SQL.append(_write_sql())
     states = [_state_record(s) for s in writes.dirty_states.values()]
     new_states = [s for s in states if "id" not in s]
+    old_states = [s for s in states if "id" in s]
     members = [
         {"id": pk, "held": m.stripe_subscription_id, "customer": m.stripe_customer_id}
         for pk, m in writes.members.items()
@@ -330,9 +334,10 @@ def _write(writes: BatchWrites, kept: list, deferred_members: set[int],
             paid.append({"member": member_id, "key": key})
     params = {
         "now": timezone.now(), "open": OPEN, "closed": CLOSED,
-        "states": json.dumps([s for s in states if "id" in s]),
+        "states": json.dumps(old_states), "state_ids": [s["id"] for s in old_states],
         "new_states": json.dumps(new_states), "ops": json.dumps(ops),
-        "members": json.dumps(members), "events": json.dumps(event_rows),
+        "members": json.dumps(members), "member_ids": [m["id"] for m in members],
+        "events": json.dumps(event_rows), "event_ids": [e["id"] for e in event_rows],
         "paid": json.dumps(paid),
     }
     with connection.cursor() as cursor:
