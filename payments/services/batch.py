@@ -95,6 +95,11 @@ class BatchWrites(sync.ImmediateWrites):
         self.by_customer = {m.stripe_customer_id: m for m in members if m.stripe_customer_id}
         self.original = {m.pk: (m.stripe_subscription_id, m.stripe_customer_id) for m in members}
         self.states = {s.subscription_id: s for s in states}
+        # Each member's states, so that finding a member's other live subscription
+        # does not go through the whole batch for every event that ends one.
+        self.by_member: dict[int, dict[str, SubscriptionState]] = {}
+        for state in states:
+            self._index(state)
         self.dirty_states: dict[str, SubscriptionState] = {}
         self.ops: dict[int, list[tuple]] = {}
 
@@ -126,9 +131,10 @@ class BatchWrites(sync.ImmediateWrites):
 
     def _other_live(self, member: Member, ended: str) -> SubscriptionState | None:
         """As grants' revoke statement finds it: the newest other granting one."""
-        live = [s for s in self.states.values()
-                if s.member_id == member.pk and not s.deleted and s.status in GRANTING_STATUSES
-                and s.subscription_id != ended]  # a batch's states: a few hundred at most
+        pk = member.pk
+        live = [s for s in self.by_member.get(pk, {}).values()
+                if s.member_id == pk and not s.deleted and s.status in GRANTING_STATUSES
+                and s.subscription_id != ended]  # (a state may have changed members since)
         # An unsaved row sorts after the stored ones, as its id will.
         return max(live, key=lambda s: (s.last_event_created, s.pk or 1 << 62), default=None)
 
@@ -144,6 +150,11 @@ class BatchWrites(sync.ImmediateWrites):
     def save_state(self, state: SubscriptionState, later: list | None) -> None:
         self.states[state.subscription_id] = state
         self.dirty_states[state.subscription_id] = state
+        self._index(state)
+
+    def _index(self, state: SubscriptionState) -> None:
+        if state.member_id is not None:
+            self.by_member.setdefault(state.member_id, {})[state.subscription_id] = state
 
 
 # --- The batch -------------------------------------------------------------------------------
