@@ -8,23 +8,28 @@ from __future__ import annotations
 
 from django.db import connection
 
-_CONVERTERS: dict = {}
+# (alias, vendor, model, fields) -> the attribute names, and the columns that need
+# converting: most need none, and a row is then copied as it came.
+_PLANS: dict = {}
 
 
 def db_values(model, values, fields=None) -> list:
     """Raw database values as the ORM would give them (JSON decoded, datetimes aware)."""
-    out = []
-    for (col, converters), value in zip(_converters(model, fields), values, strict=True):
+    names, converting = _plan(model, fields)
+    out = list(values)
+    if len(out) != len(names):
+        raise ValueError(f"{len(out)} values for {len(names)} fields of {model.__name__}")
+    for index, col, converters in converting:
+        value = out[index]
         for converter in converters:
             value = converter(value, col, connection)
-        out.append(value)
+        out[index] = value
     return out
 
 
 def from_row(model, values):
     """An instance of ``model`` from its concrete fields' raw values, in field order."""
-    names = [f.attname for f in model._meta.concrete_fields]
-    return model.from_db(connection.alias, names, db_values(model, values))
+    return model.from_db(connection.alias, _plan(model, None)[0], db_values(model, values))
 
 
 def columns(model, alias: str) -> str:
@@ -32,15 +37,18 @@ def columns(model, alias: str) -> str:
     return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
-def _converters(model, fields) -> list:
-    """Each field's column and converters, worked out once per connection and field list."""
+def _plan(model, fields) -> tuple[list[str], list[tuple]]:
+    """The fields' names and each converted column's converters, worked out once per
+    connection and field list."""
     key = (connection.alias, connection.vendor, model, tuple(fields or ()))
-    found = _CONVERTERS.get(key)
+    found = _PLANS.get(key)
     if found is None:
-        found = []
-        for f in fields or model._meta.concrete_fields:
+        fields = fields or model._meta.concrete_fields
+        converting = []
+        for index, f in enumerate(fields):
             col = f.get_col(model._meta.db_table)
-            found.append((col, connection.ops.get_db_converters(col)
-                          + f.get_db_converters(connection)))
-        _CONVERTERS[key] = found
+            converters = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
+            if converters:
+                converting.append((index, col, converters))
+        found = _PLANS[key] = ([f.attname for f in fields], converting)
     return found
