@@ -66,8 +66,8 @@ def _lock_members(customer_ids: list[str], member_ids: list[int]) -> list[Member
         cols=", ".join(f'm."{name}"' for name in _MEMBER_FIELDS), table=Member._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, [customer_ids, member_ids])
-        return [Member.from_db(connection.alias, _MEMBER_FIELDS, row)
-                for row in cursor.fetchall()]
+        alias = connection.alias  # once: each attribute of ``connection`` is a thread-local lookup
+        return [Member.from_db(alias, _MEMBER_FIELDS, row) for row in cursor.fetchall()]
 
 
 def _lock_states(subscription_ids: list[str], member_ids: list[int]) -> list[SubscriptionState]:
