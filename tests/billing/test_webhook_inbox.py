@@ -6,11 +6,12 @@ does with failures: nothing is lost, a failed event is retried without Stripe.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from members.models import MemberGroup
@@ -307,3 +308,46 @@ def test_a_batch_builds_while_deliveries_come_and_wakes_once_per_quiet_window(se
     drainers._build_batch(lambda: asked.append(0) or True)  # deliveries never pause
     assert 0.4 <= time.monotonic() - started < 0.6, "the batch delay bounds the wait"
     assert len(asked) <= 0.4 / drainers.QUIET_SECONDS + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_drain_process_listens_only_while_idle(client, customer, gold, settings):
+    """drain_webhooks: while a burst drains, deliveries signal no one; then it listens again.
+
+    A NOTIFY that reaches a listener costs the delivering backend and the listening one
+    about 15 µs of CPU each (docs/performance.md); in a burst, polling costs far less.
+    """
+    settings.STRIPE_WEBHOOK_BATCH_DELAY_MS = 400
+    listener = connections.create_connection("default")
+    listener.ensure_connection()
+    conn = listener.connection
+    try:
+        drainers.listen(conn)
+        events = [make_event(make_subscription(), created=1_700_000_000 + n) for n in range(8)]
+        post_event(client, events[0])
+        assert drainers._announced(conn, 5), "an idle drainer hears a delivery"
+
+        def burst() -> None:  # more deliveries while the burst drains, faster than 20 ms apart
+            try:
+                for event in events[1:]:
+                    time.sleep(0.003)
+                    post_event(client, event)
+            finally:
+                connection.close()  # this thread's own
+
+        sender = threading.Thread(target=burst)
+        sender.start()
+        drainers.drain_burst(conn)
+        sender.join()
+
+        assert not drainers._announced(conn, 0), "the burst's deliveries signalled no one"
+        assert conn.execute("SELECT pg_listening_channels()").fetchall() == [(inbox.CHANNEL,)]
+        inbox.drain()  # as the loop does next: what came while LISTEN took effect
+        assert [row(e).status for e in events] == ["processed"] * len(events)
+        assert groups(customer) == ["Gold"]
+
+        later = make_event(make_subscription(), created=1_700_000_100)
+        post_event(client, later)
+        assert drainers._announced(conn, 5), "idle again, it hears the next delivery"
+    finally:
+        listener.close()
