@@ -288,26 +288,44 @@ def test_one_subscription_of_two_members_in_a_batch_goes_one_by_one(
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
-def test_a_batch_builds_while_deliveries_come_and_wakes_once_per_quiet_window(settings):
-    """A burst wakes the drainer once per quiet window, not once per delivery."""
+def deliveries(every: float, until: float):
+    """``arrived()`` for a delivery every ``every`` seconds until ``until``, then none;
+    and the list of the times it was asked."""
+    started, asked = time.monotonic(), []
+
+    def arrived() -> int:
+        now = time.monotonic() - started
+        before = asked[-1] if asked else 0.0
+        asked.append(now)
+        return int(min(now, until) / every) - int(min(before, until) / every)
+
+    return arrived, asked
+
+
+def test_a_batch_builds_while_deliveries_come_and_is_not_woken_by_each(settings):
+    """A burst is looked at every 5 or 20 ms, not once per delivery; the delay bounds it."""
     settings.STRIPE_WEBHOOK_BATCH_DELAY_MS = 400
-    asked: list[float] = []
-    started = time.monotonic()
-
-    def arrived() -> bool:  # a delivery every millisecond for 150 ms, then a pause
-        asked.append(time.monotonic())
-        return asked[-1] - started < 0.15
-
+    arrived, asked = deliveries(every=0.001, until=0.15)
     drainers._build_batch(arrived)
-    took = time.monotonic() - started
-    assert 0.15 <= took < 0.3, "it should wait out the burst and stop at the pause"
-    assert len(asked) <= took / drainers.QUIET_SECONDS + 1
+    assert 0.15 <= asked[-1] < 0.3, "it should wait out the burst and stop at the pause"
+    assert len(asked) <= asked[-1] / drainers.LOOK_SECONDS + 1 < 150
 
-    asked.clear()
-    started = time.monotonic()
-    drainers._build_batch(lambda: asked.append(0) or True)  # deliveries never pause
-    assert 0.4 <= time.monotonic() - started < 0.6, "the batch delay bounds the wait"
-    assert len(asked) <= 0.4 / drainers.QUIET_SECONDS + 1
+    arrived, asked = deliveries(every=0.001, until=10)  # deliveries never pause
+    drainers._build_batch(arrived)
+    assert 0.38 <= asked[-1] < 0.6, "the batch delay bounds the wait"
+
+
+def test_a_big_enough_batch_ends_5_ms_after_the_burst_a_small_one_20_ms(settings):
+    """The end of a burst is applied sooner once the batch holds enough events that
+    waiting for more would save little; a trickle still waits, to batch."""
+    settings.STRIPE_WEBHOOK_BATCH_DELAY_MS = 400
+    arrived, asked = deliveries(every=0.001, until=0.06)  # 60 events
+    drainers._build_batch(arrived)
+    assert asked[-1] - 0.06 < drainers.QUIET_SECONDS / 2
+
+    arrived, asked = deliveries(every=0.01, until=0.06)  # 6 events
+    drainers._build_batch(arrived)
+    assert asked[-1] - 0.06 >= drainers.QUIET_SECONDS - drainers.LOOK_SECONDS
 
 
 @pytest.mark.django_db(transaction=True)
