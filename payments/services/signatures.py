@@ -104,7 +104,14 @@ def verify(
 
 def json_depth(body: bytes) -> int:
     """How deeply ``body``'s arrays and objects nest, brackets inside strings aside."""
-    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    pieces = body.split(b'"')
+    if b"\\" not in body and len(pieces) % 2:
+        # No escape, so no quote inside a string: every other piece is outside one. A
+        # third of the regular expression's time on a Stripe event of a few kB.
+        outside = b"".join(pieces[::2])
+    else:
+        outside = _JSON_STRING.sub(b"", body)
+    brackets = outside.translate(None, _NOT_BRACKETS)
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
 
 
