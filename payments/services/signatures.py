@@ -104,13 +104,10 @@ def verify(
 
 def json_depth(body: bytes) -> int:
     """How deeply ``body``'s arrays and objects nest, brackets inside strings aside."""
-    pieces = body.split(b'"')
-    if b"\\" not in body and len(pieces) % 2:
-        # No escape, so no quote inside a string: every other piece is outside one. A
-        # third of the regular expression's time on a Stripe event of a few kB.
-        outside = b"".join(pieces[::2])
-    else:
-        outside = _JSON_STRING.sub(b"", body)
+    # No escape, so no quote inside a string: with an even number of quotes, every
+    # other piece is outside one (a third of the regular expression's time on 4 kB).
+    pieces = body.split(b'"') if b"\\" not in body else []
+    outside = b"".join(pieces[::2]) if len(pieces) % 2 else _JSON_STRING.sub(b"", body)
     brackets = outside.translate(None, _NOT_BRACKETS)
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
 
