@@ -1,10 +1,11 @@
 """The logging filter removes Stripe secrets and bearer tokens from every line."""
 
 import logging
+import random
 
 import pytest
 
-from kuroco_billing.logging import RedactSecretsFilter
+from kuroco_billing.logging import _SECRET_PATTERNS, RedactSecretsFilter, redact
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,21 @@ def test_harmless_lines_are_left_alone():
     RedactSecretsFilter().filter(record)
 
     assert record.getMessage() == "event=evt_123"
+
+
+@pytest.mark.parametrize("line", [
+    "auth: BEARER tok.en-1", "auth: bEaReR\ttok_2", "x sk_live_Z9 y", "rk_test_A,whsec_q",
+    "no marker but k_ here sk_nope", "whsec_", "Bearer", "evt_1 duration_ms=3",
+])
+def test_the_quick_look_for_a_secret_never_skips_one(line):
+    """Lines without a marker skip the pattern; every line still reads as the pattern makes it."""
+    assert redact(line) == _SECRET_PATTERNS.sub("[REDACTED]", line)
+
+
+def test_redaction_matches_the_pattern_on_random_lines():
+    rng = random.Random(9)
+    pieces = ["sk_", "rk_", "test_", "live_", "whsec_", "bearer ", "BeArEr  ", "k_", "ſk_",
+              "K_", "abc", "Z9", "=", "/", "-", " ", "\t", "é", "İ", "_", "."]
+    for _ in range(3000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert redact(line) == _SECRET_PATTERNS.sub("[REDACTED]", line), line
