@@ -51,7 +51,8 @@ def _receive(request: HttpRequest, started: float) -> dict:
     if len(body) > limit:
         raise _refused(request, started, f"Body larger than {limit} bytes.", 413)
     try:
-        outcome = webhooks.receive(body, request.headers.get("Stripe-Signature"))
+        # From META: request.headers would first copy every header, for this one.
+        outcome = webhooks.receive(body, request.META.get("HTTP_STRIPE_SIGNATURE"))
     except signatures.WebhookRejected as exc:
         raise _refused(request, started, exc.message, exc.status, body) from None
     except (OperationalError, InterfaceError):
