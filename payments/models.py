@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from .crypto import configured_keys
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, VerbatimJSONField
 
 WEBHOOK_EVENTS = (
     "customer.subscription.created",
@@ -129,7 +129,8 @@ class WebhookEvent(models.Model):
     type = models.CharField(max_length=255)
     created = models.DateTimeField("created at Stripe")
     livemode = models.BooleanField(default=False)
-    payload = models.JSONField()
+    # The body as Stripe sent it (json, not jsonb, on PostgreSQL: fields.VerbatimJSONField).
+    payload = VerbatimJSONField()
     status = models.CharField(max_length=16, choices=Status.choices)
     # Why processing failed (failures only); Stripe retries a failed event.
     error = models.TextField(blank=True)

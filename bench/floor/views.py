@@ -22,13 +22,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     event_id varchar(255) NOT NULL UNIQUE,
     type varchar(255) NOT NULL,
     created timestamptz NOT NULL,
-    payload jsonb NOT NULL,
+    payload json NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now()
 )
 """
 INSERT = (
     f"INSERT INTO {TABLE} (event_id, type, created, payload) "
-    "VALUES (%s, %s, to_timestamp(%s), %s::jsonb) ON CONFLICT (event_id) DO NOTHING"
+    "VALUES (%s, %s, to_timestamp(%s), %s::json) ON CONFLICT (event_id) DO NOTHING"
 )
 
 

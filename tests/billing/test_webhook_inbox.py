@@ -6,6 +6,7 @@ does with failures: nothing is lost, a failed event is retried without Stripe.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -105,6 +106,36 @@ def test_a_secret_removed_in_another_process_stores_nothing(client, customer, go
     assert not WebhookEvent.objects.filter(event_id=stale["id"]).exists()
     fresh = make_event(make_subscription(), created=1_700_000_200)
     assert post_event(client, fresh, "whsec_replacement").json()["status"] == "queued"
+
+
+def test_the_event_log_keeps_the_body_byte_for_byte_as_stripe_sent_it(client, customer, gold):
+    """Stored as sent (PostgreSQL's json, not jsonb): no second encoding of the body, and
+    what the log shows is what was signed; the drain still reads it as JSON."""
+    event = make_event(make_subscription())
+    body = json.dumps(event, indent=1, ensure_ascii=True).replace(": ", ":  ") + "\n"
+    body = body.replace('"status"', '"\\u0073tatus"')  # an escape jsonb would decode
+
+    assert post_event(client, body.encode()).json()["status"] == "queued"
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload::text FROM payments_webhookevent WHERE event_id = %s",
+                       [event["id"]])
+        assert cursor.fetchone()[0] == body
+    assert row(event).payload == event
+    assert inbox.drain() == 1
+    assert (row(event).status, groups(customer)) == ("processed", ["Gold"])
+
+
+@pytest.mark.parametrize("escaped", ["\\\\u0000", "\\\\\\\\u0000"])
+def test_a_backslash_before_u0000_is_text_not_a_nul_and_is_stored(client, customer, gold,
+                                                                  escaped):
+    event = make_event(make_subscription())
+    body = json.dumps({**event, "description": "x"}).replace('"x"', f'"{escaped}"')
+    assert json.loads(body)["description"].endswith("u0000")
+
+    assert post_event(client, body.encode()).json()["status"] == "queued"
+    assert inbox.drain() == 1
+    assert row(event).status == "processed"
 
 
 def test_a_value_the_database_refuses_is_a_400_and_stores_nothing(client, customer, gold):
