@@ -4,50 +4,27 @@ The inbox's enqueue function (0008) then stores the body's text without converti
 On a big event log the type change rewrites the table once.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 import payments.fields
 
-FUNCTION = """
-CREATE OR REPLACE FUNCTION kuroco_webhook_enqueue(
-    p_event_id text, p_type text, p_created timestamptz, p_livemode boolean,
-    p_payload text, p_status text, p_note text, p_now timestamptz,
-    p_processed_at timestamptz, p_version timestamptz,
-    OUT stored boolean, OUT settings_version timestamptz, OUT stored_status text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    stored := false;
-    SELECT status INTO stored_status FROM payments_webhookevent WHERE event_id = p_event_id;
-    SELECT updated_at INTO settings_version FROM payments_stripesettings WHERE id = 1;
-    -- Stored before, or settings saved since the delivery was verified: the caller decides.
-    IF stored_status IS NOT NULL OR settings_version IS DISTINCT FROM p_version THEN
-        RETURN;
-    END IF;
-    INSERT INTO payments_webhookevent (event_id, type, created, livemode, payload, status,
-                                       error, note, attempts, received_at, processed_at)
-    VALUES (p_event_id, p_type, p_created, p_livemode, p_payload::{payload_type}, p_status,
-            '', p_note, 1, p_now, p_processed_at)
-    ON CONFLICT (event_id) DO NOTHING;
-    IF FOUND THEN
-        stored := true;
-        PERFORM pg_notify('kuroco_webhook_inbox', '');  -- drain_webhooks listens
-    ELSE
-        -- Another delivery stored it a moment ago (this statement sees its commit).
-        SELECT status INTO stored_status FROM payments_webhookevent
-        WHERE event_id = p_event_id;
-    END IF;
-END $$;
-"""
+# 0008's function, storing the text as json: the same body, one cast changed.
+JSONB_FUNCTION = import_module("payments.migrations.0008_webhook_enqueue_function").CREATE
+JSON_FUNCTION = JSONB_FUNCTION.replace("p_payload::jsonb", "p_payload::json")
+if JSON_FUNCTION == JSONB_FUNCTION:
+    raise RuntimeError("0008's function no longer casts its payload to jsonb")
 
 
 def store_as_sent(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FUNCTION.replace("{payload_type}", "json"))
+        schema_editor.execute(JSON_FUNCTION)
 
 
 def store_as_jsonb(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FUNCTION.replace("{payload_type}", "jsonb"))
+        schema_editor.execute(JSONB_FUNCTION)
 
 
 class Migration(migrations.Migration):
