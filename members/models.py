@@ -85,12 +85,14 @@ class Member(AbstractBaseUser, PermissionsMixin):
         "staff status", default=False, help_text="Can sign in to this admin site."
     )
     date_joined = models.DateTimeField(default=timezone.now)
-    # Optional, but unique when set: NULL (not "") marks "none".
-    stripe_customer_id = models.CharField(
-        "Stripe customer ID", max_length=255, unique=True, null=True, blank=True
+    # Optional, but unique when set: NULL (not "") marks "none". Unique by the
+    # constraints below: a plain unique index each, no second one for LIKE, which
+    # every drain's update of a member would write and nothing reads.
+    stripe_customer_id = models.CharField(  # noqa: DJ001 (NULL: many members have none)
+        "Stripe customer ID", max_length=255, null=True, blank=True
     )
-    stripe_subscription_id = models.CharField(
-        "Stripe subscription ID", max_length=255, unique=True, null=True, blank=True
+    stripe_subscription_id = models.CharField(  # noqa: DJ001 (as above)
+        "Stripe subscription ID", max_length=255, null=True, blank=True
     )
     member_groups = models.ManyToManyField(
         "MemberGroup",
@@ -110,6 +112,12 @@ class Member(AbstractBaseUser, PermissionsMixin):
         verbose_name = "member"
         verbose_name_plural = "members"
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["stripe_customer_id"],
+                                    name="member_unique_stripe_customer"),
+            models.UniqueConstraint(fields=["stripe_subscription_id"],
+                                    name="member_unique_stripe_subscription"),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -198,7 +206,10 @@ class Membership(models.Model):
         ADMIN = "admin", "By an administrator"
         STRIPE = "stripe", "By a Stripe subscription"
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="memberships")
+    # Found by member through unique_membership, whose first column it is: an index of
+    # its own would only be written (a drain adds and removes memberships in bulk).
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="memberships",
+                               db_index=False)
     group = models.ForeignKey(MemberGroup, on_delete=models.CASCADE, related_name="memberships")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ADMIN)
     stripe_subscription_id = models.CharField(

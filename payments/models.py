@@ -177,7 +177,8 @@ class SubscriptionState(models.Model):
     snapshot be recognised and skipped, and a deletion stay final.
     """
 
-    subscription_id = models.CharField(max_length=255, unique=True)
+    # Unique by the constraint below: a plain unique index, no second one for LIKE.
+    subscription_id = models.CharField(max_length=255)
     customer_id = models.CharField(max_length=255, blank=True)
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -206,6 +207,10 @@ class SubscriptionState(models.Model):
     class Meta:
         verbose_name = "subscription state"
         ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription_id"],
+                                    name="subscription_state_unique_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subscription_id} ({self.status})"
