@@ -630,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   "--forever"],
                                       {**env, **extra}, log_dir / "drainer.log").start()
                     servers.append(drainer)
+                    # Its start-up (Django, the collector's freeze) charged to no slice.
+                    drainer.wait_until(
+                        lambda log=drainer.log: "webhook_drain_started" in log(), "started")
                 server, url = start_gunicorn({**env, **extra}, log_dir, workers=args.workers,
                                              port=free_port())
                 servers.append(server)

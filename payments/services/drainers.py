@@ -5,6 +5,7 @@ Both wait for a batch to build while deliveries keep coming (docs/billing.md).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -50,6 +51,29 @@ def _announced(listener, timeout: float) -> bool:
     return came
 
 
+# --- The collector -------------------------------------------------------------------
+
+_frozen_in: int | None = None  # the process (its PID) whose start-up heap was set aside
+
+
+def freeze_startup_heap() -> bool:
+    """Once per process, before its first drain: set every object alive now (modules,
+    settings, Django's caches) aside from the collector; whether it did.
+
+    They live as long as the process, yet each full pass of the collector walked them
+    all: in the bench, 40 ms for about 100,000 objects, a tenth of the drain's CPU.
+    What the batches make stays collected as before; a frozen object is still freed
+    when nothing refers to it any more.
+    """
+    global _frozen_in
+    if _frozen_in == os.getpid():
+        return False
+    _frozen_in = os.getpid()
+    gc.collect()  # start-up's own garbage goes now, rather than staying for ever
+    gc.freeze()
+    return True
+
+
 def drain_forever(*, interval: float) -> None:
     """Drain whenever an event is announced (LISTEN), else every ``interval`` seconds
     (the failed events whose wait is over). For ``manage.py drain_webhooks --forever``.
@@ -57,6 +81,8 @@ def drain_forever(*, interval: float) -> None:
     Outlives the database: when it goes away (a restart, a failover), the loop waits,
     connects again and drains what came meanwhile; the events stay stored.
     """
+    freeze_startup_heap()
+    logger.info("webhook_drain_started frozen_objects=%d", gc.get_freeze_count())
     while True:
         try:
             _listen_and_drain(interval)
@@ -130,6 +156,7 @@ class Drainer:
         return came
 
     def _run(self) -> None:
+        freeze_startup_heap()
         try:
             while True:
                 # Woken by a delivery; or, idle, once a minute anyway: the failed events

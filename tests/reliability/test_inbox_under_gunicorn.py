@@ -75,6 +75,15 @@ def applied(stack, event_ids: list[str], timeout: float = 10) -> float:
     return time.monotonic() - started
 
 
+def test_the_drain_process_sets_its_start_up_heap_aside_once(queued_stack):
+    drainer = queued_stack.processes[-1]
+    drainer.wait_until(lambda: "webhook_drain_started" in drainer.log(), "started")
+    started = [line for line in drainer.log().splitlines() if "webhook_drain_started" in line]
+    assert len(started) == 1
+    frozen = int(started[0].split("frozen_objects=")[1].split()[0])
+    assert frozen > 10_000  # Django and the app, out of the collector's full passes
+
+
 def test_one_event_posted_20_times_at_once_is_stored_once_and_applied_once(
         queued_stack, pool):
     stack = queued_stack
