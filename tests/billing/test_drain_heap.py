@@ -27,12 +27,13 @@ def test_the_start_up_heap_is_frozen_once_per_process(thawed):
     # Django, the app and the test runner: tens of thousands of objects that live as
     # long as the process, which the collector's full passes no longer walk.
     assert frozen > 10_000
-    assert gc.get_count() == (0, 0, 0)  # and nothing left in the young generations
 
     made_since = [[n] for n in range(1000)]  # what batches make stays collectable
     assert drainers.freeze_startup_heap() is False
-    assert gc.get_freeze_count() == frozen
-    assert gc.is_tracked(made_since[0])
+    # Nothing more frozen (fewer, perhaps: a frozen object is still freed when unused).
+    assert gc.get_freeze_count() <= frozen
+    collectable = {id(o) for o in gc.get_objects()}  # the collector's generations only
+    assert all(id(o) in collectable for o in made_since)
 
 
 def test_garbage_of_start_up_is_collected_not_frozen(thawed):
