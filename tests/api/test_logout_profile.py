@@ -51,6 +51,26 @@ def test_profile_answers_the_signed_in_member(client, any_api, member):
     }
 
 
+def test_profile_lists_groups_in_id_order_whatever_order_they_were_given(
+        client, any_api, member, other_member):
+    first, second, third = (MemberGroup.objects.create(name=name)
+                            for name in ("Bronze", "Gold", "Silver"))
+    Membership.objects.create(member=member, group=third, source=Membership.Source.STRIPE)
+    Membership.objects.create(member=member, group=first)
+    Membership.objects.create(member=other_member, group=second)  # someone else's
+    headers = auth_headers(client, any_api, member, MEMBER_PASSWORD)
+
+    body = client.get(endpoint_url(any_api, "profile"), **headers).json()
+
+    assert list(body["group_ids"].items()) == [(str(first.pk), "Bronze"),
+                                               (str(third.pk), "Silver")]
+
+
+def test_profile_of_a_member_in_no_group(client, any_api, member):
+    headers = auth_headers(client, any_api, member, MEMBER_PASSWORD)
+    assert client.get(endpoint_url(any_api, "profile"), **headers).json()["group_ids"] == {}
+
+
 def test_profile_without_signing_in_is_401(client, any_api):
     response = client.get(endpoint_url(any_api, "profile"))
 
