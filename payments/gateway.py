@@ -126,6 +126,8 @@ def refuse_early_if_off() -> None:
         ensure_configured()
 
 
+STRIPE_API = "https://api.stripe.com"  # where the SDK goes when STRIPE_API_BASE is empty
+
 # Clients by (process, key digest, API base, timeout, retries). A client keeps its
 # HTTP session (one per thread), so calls reuse a kept-alive connection rather than
 # paying a TCP and TLS handshake each. The stored key comes from the settings'
@@ -158,6 +160,9 @@ def _new_client(secret_key: str, api_base: str) -> stripe.StripeClient:
     transport = stripe.RequestsClient(
         timeout=settings.STRIPE_TIMEOUT_SECONDS,
         proxy=_environment_proxies(api_base or STRIPE_API),
+        # The SDK's hook for the ``requests`` module it uses (a private parameter, there
+        # since its first versions): the only way to keep its one session per thread
+        # and still turn ``trust_env`` off. A ``session=`` would be shared by threads.
         _lib=_RequestsWithoutEnvironment,
     )
     options: dict[str, Any] = {
@@ -167,9 +172,6 @@ def _new_client(secret_key: str, api_base: str) -> stripe.StripeClient:
     if api_base:
         options["base_addresses"] = {"api": api_base, "connect": api_base, "files": api_base}
     return stripe.StripeClient(secret_key, **options)
-
-
-STRIPE_API = "https://api.stripe.com"
 
 
 def _environment_proxies(api_base: str) -> dict[str, str] | None:
@@ -266,6 +268,8 @@ def _call(
     api = client(config)
     # The SDK's own escaping of IDs (sanitize_id): an ID cannot reach another path.
     path = resource if object_id is None else resource.replace("{id}", quote_plus(object_id))
+    # raw_request takes the request's options by name beside its parameters; no
+    # parameter of ours is called idempotency_key, api_key, stripe_version or headers.
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     started = time.monotonic()
     outcome, status, request_id = "ok", None, None
