@@ -205,7 +205,7 @@ def _groups_sql() -> str:
     """A member's groups, ``(id, name)`` in id order, by SQL written once from the models.
 
     Every signed-in page reads the profile; compiling the ORM's join each time
-    took two thirds of a millisecond, twice the query itself.
+    took 0.7 to 0.9 ms on the bench host, more than twice the query itself.
     """
     groups, memberships = MemberGroup._meta, Membership._meta
     group_id = memberships.get_field("group").column
