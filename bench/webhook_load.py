@@ -329,6 +329,7 @@ class Phase:
     statements: int | None  # None: the server log could not be read
     stripe_calls: int
     batches: list[int] = field(default_factory=list)  # the drain's batch sizes (queued)
+    slice_rates: list[float] = field(default_factory=list)  # events/s of each slice, in turn
     # CPU seconds by process kind while this phase ran (counters.cpu_seconds); the
     # other target's processes sit idle meanwhile. Empty without /proc.
     cpu: dict[str, float] = field(default_factory=dict)
@@ -385,6 +386,7 @@ def run_stream(targets: list[Target], deliveries: list[dict], secret: str, threa
             stats, statements, calls, batches, cpu = _measure(
                 target, deliveries[start:start + size], secret, threads, statement_log)
             phase.stats.merge(stats)
+            phase.slice_rates.append(stats.rate)
             if phase.statements is not None and statements is not None:
                 phase.statements += statements
             phase.stripe_calls += calls
@@ -491,6 +493,19 @@ def table(phases: list[Phase]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join(line(row) for row in rows)
+
+
+def slice_ratios(phases: list[Phase]) -> str:
+    """Each slice's events/s, project/floor: how far apart one run's turns land."""
+    by_label = {phase.label: phase for phase in phases}
+    streams = []
+    for name, suffix in (("in order", ""), ("replay", " (replay)")):
+        floor, project = by_label.get("floor" + suffix), by_label.get("project" + suffix)
+        if floor and project:
+            streams.append(f"{name} " + " ".join(
+                _ratio(mine, theirs)
+                for mine, theirs in zip(project.slice_rates, floor.slice_rates, strict=True)))
+    return ("events/s slice by slice, project/floor: " + "; ".join(streams)) if streams else ""
 
 
 def cpu_table(phases: list[Phase]) -> str:
@@ -663,6 +678,8 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
         print()
         print(table(phases))
+        if ratios := slice_ratios(phases):
+            print(ratios)
         print()
         print(cpu_table(phases))
         print()

@@ -81,6 +81,9 @@ def test_the_bench_end_to_end_with_the_inbox(postgres_url):
     project = next(line for line in out.splitlines() if line.startswith("project "))
     assert "queued" in project  # answered from the inbox
     assert "from the inbox (STRIPE_WEBHOOK_QUEUE)" in out and "batches of" in out
+    # The stream went to the targets in 4 turns (--rounds): one ratio per turn.
+    slices = next(line for line in out.splitlines() if line.startswith("events/s slice by"))
+    assert len(slices.split(" in order ")[1].split()) == 4
     # CPU per event by process: the drain_webhooks process applied the project's events.
     cpu = out[out.index("CPU ms/event"):].splitlines()
     rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in cpu[1:3]}
