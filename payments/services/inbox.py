@@ -33,8 +33,13 @@ _EVENTS = WebhookEvent._meta.db_table
 _ENQUEUE_SQL = "SELECT * FROM kuroco_webhook_enqueue(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-_RETRY_FAILED_SQL = f"""UPDATE "{_EVENTS}" SET "status" = %s
-    WHERE "event_id" = %s AND "status" = %s"""  # noqa: S608
+# Queued again for one more attempt (as the inline path counts a resent delivery), and
+# announced like a new event: a drain_webhooks process would otherwise find it only at
+# its next round.
+_RETRY_FAILED_SQL = f"""WITH retried AS (
+    UPDATE "{_EVENTS}" SET "status" = %s, "attempts" = "attempts" + 1
+    WHERE "event_id" = %s AND "status" = %s RETURNING 1
+) SELECT pg_notify('{CHANNEL}', '') FROM retried"""  # noqa: S608
 
 
 @dataclass

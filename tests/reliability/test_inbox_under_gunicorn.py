@@ -174,3 +174,37 @@ def test_the_drain_outlives_the_database_going_away(queued_stack, pool):
     assert groups_of(stack, email) == {(BASIC, "stripe")}
     assert "webhook_drain_database_unavailable" in (
         stack.log_dir / "drainer.log").read_text(errors="replace")
+
+
+def test_stripe_sending_a_failed_event_again_wakes_the_drain_at_once(queued_stack, pool):
+    """A failed event is tried again when Stripe resends it: the drain process is told
+    (NOTIFY), not left to find it on its 30-second timer."""
+    stack = queued_stack
+    email = pool.take()
+    event = active_subscription_event(stack, email, stack.layout["prices"][BASIC])
+    refused = event["data"]["object"]["id"]
+    # A real failure: the database refuses this subscription's state row.
+    stack.query(f"""
+        CREATE FUNCTION refuse_resent() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.subscription_id = '{refused}' THEN
+                RAISE EXCEPTION 'the disk is full (a test)';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_resent BEFORE INSERT ON payments_subscriptionstate
+            FOR EACH ROW EXECUTE FUNCTION refuse_resent();
+    """)
+    try:
+        assert stack.post_event(event).json()["status"] == "queued"
+        applied(stack, [event["id"]])
+        assert webhook_rows(stack, event["id"]) == [("failed", 1)]
+    finally:
+        stack.query("DROP TRIGGER refuse_resent ON payments_subscriptionstate;"
+                    "DROP FUNCTION refuse_resent();")
+
+    assert stack.post_event(event).json()["status"] == "queued"
+
+    assert applied(stack, [event["id"]]) < 5
+    assert webhook_rows(stack, event["id"]) == [("processed", 2)]
+    assert groups_of(stack, email) == {(BASIC, "stripe")}
