@@ -321,15 +321,18 @@ def _apply_session(intent: CheckoutIntent, session: dict) -> str:
 
 _OPEN_SQL = """
 WITH locked AS (
-    SELECT "stripe_subscription_id" FROM "{members}" WHERE "id" = %s FOR UPDATE
+    SELECT "id", "stripe_subscription_id" FROM "{members}" WHERE "id" = %s FOR UPDATE
 ), opened AS (
     UPDATE "{intents}" SET "session_id" = %s, "url" = %s, "expires_at" = %s, "status" = %s,
         "updated_at" = %s
     WHERE "id" = %s AND EXISTS (SELECT 1 FROM locked)
+), others AS (
+    SELECT "id", "status" FROM "{intents}"
+    WHERE "member_id" = (SELECT "id" FROM locked) AND "status" IN (%s, %s) AND "id" <> %s
+    FOR UPDATE
 )
-SELECT locked."stripe_subscription_id", others."id" FROM locked LEFT JOIN (
-    SELECT "id" FROM "{intents}" WHERE "member_id" = %s AND "status" = %s AND "id" <> %s
-) others ON TRUE
+SELECT locked."stripe_subscription_id", others."id" FROM locked
+    LEFT JOIN others ON others."status" = %s
 """.format(members=Member._meta.db_table,  # noqa: S608, UP032 (names from the models)
            intents=CheckoutIntent._meta.db_table)
 
@@ -340,9 +343,11 @@ def _open_and_list_others(intent: CheckoutIntent) -> tuple[str | None, list[Chec
 
     One statement on PostgreSQL, in its own (flushed) transaction. The member is
     locked first, as every writer does: the UPDATE waits for the lock through its
-    ``EXISTS``. The locked row is read as it is now, after any webhook that held
-    it; the other intents as they were when the statement began, so at worst one
-    the webhook had just closed is expired again, which Stripe refuses harmlessly.
+    ``EXISTS``, and the other intents are read only once it is held (their filter
+    needs the locked row). A statement reads what was committed when it began,
+    except the rows it locks, which it reads as they are once locked: so the other
+    intents not yet closed are locked and read again, and a checkout that recorded
+    its session as open while this one waited for the lock is seen open.
     """
     now = timezone.now()
     if connection.vendor != "postgresql":
@@ -358,7 +363,7 @@ def _open_and_list_others(intent: CheckoutIntent) -> tuple[str | None, list[Chec
     with connection.cursor() as cursor:
         cursor.execute(_OPEN_SQL, [
             intent.member_id, intent.session_id, intent.url, intent.expires_at, OPEN, now,
-            intent.pk, intent.member_id, OPEN, intent.pk,
+            intent.pk, PENDING, OPEN, intent.pk, OPEN,
         ])
         rows = cursor.fetchall()
     subscription_id = rows[0][0] if rows else None

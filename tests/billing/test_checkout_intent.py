@@ -8,9 +8,12 @@ a webhook delivery at an exact point of a round trip.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import requests
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kuroco_billing.rcms_api.models import Endpoint
@@ -20,7 +23,7 @@ from payments.services.checkout import close_open_sessions
 from tests.fixtures.accounts import MEMBER_PASSWORD
 from tests.fixtures.billing import WEBHOOK_PATH, create_recurring_price, pay, signature_header
 
-from .emulator_requests import watch
+from .emulator_requests import Hook, watch
 from .test_checkout_flow import ApiClient, error_of, session_of, sessions
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,6 +111,59 @@ def test_a_known_session_close_to_expiry_is_not_handed_out(stripe_enabled, strip
     assert stripe_log.calls()[0] == f"POST {SESSIONS}"
     assert open_sessions(stripe_enabled.client) == [
         session_of(stripe_enabled.client, again).id]
+
+
+def test_two_checkouts_answered_at_once_leave_one_payable_session(
+        stripe_enabled, stripe_log, checkout_api, member, silver):
+    """Two tabs check out at the same moment; both Stripe answers come back while the
+    member's row is locked (a webhook, say), so both re-checks wait for it. The second
+    to get the lock must see the first one's session open, and expire it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_member() -> None:
+        try:
+            with transaction.atomic():
+                Member.objects.select_for_update().get(pk=member.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def lock_when_both_are_made() -> None:  # run once both sessions exist in Stripe
+        threading.Thread(target=hold_the_member).start()
+        assert held.wait(10)
+
+    both_made = threading.Barrier(2, action=lock_when_both_are_made, timeout=20)
+
+    def made(creations=iter(range(2))) -> None:  # the two creations, not an expiry
+        if next(creations, None) is not None:
+            both_made.wait()
+
+    stripe_log.hooks.append(Hook("POST", SESSIONS, "after", made, once=False))
+    tabs = [ApiClient(stripe_enabled.site_url, checkout_api).login(member.email,
+                                                                  MEMBER_PASSWORD)
+            for _ in range(2)]
+    answers: dict[str, requests.Response] = {}
+    checkouts = [threading.Thread(target=lambda tab=tab, path=path: answers.update(
+                     {path: tab.post(path)}))
+                 for tab, path in zip(tabs, ["stripe/checkout", silver], strict=True)]
+    for thread in checkouts:
+        thread.start()
+    assert held.wait(20)
+    time.sleep(0.5)  # both re-checks are now waiting for the member's lock
+    release.set()
+    for thread in checkouts:
+        thread.join(30)
+
+    assert [answers[path].status_code for path in ("stripe/checkout", silver)] == [200, 200]
+    urls = [answers[path].json()["url"] for path in ("stripe/checkout", silver)]
+    # One of the two sessions can still be paid, never both.
+    assert len(open_sessions(stripe_enabled.client)) == 1
+    assert CheckoutIntent.objects.filter(member=member, status="open").count() == 1
+    assert sorted(session_of(stripe_enabled.client, url).status for url in urls) == [
+        "expired", "open"]
 
 
 # --- The subscription's webhook at every step of a checkout --------------------------
