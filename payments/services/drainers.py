@@ -141,6 +141,9 @@ class Drainer:
                 self._thread.start()
         self._wake.set()
 
+    def running_here(self) -> bool:
+        return self._pid == os.getpid() and self._thread is not None
+
     def stop(self, timeout: float = 10) -> None:
         """End the thread (after its current drain) and close its connection."""
         with self._lock:
@@ -185,4 +188,16 @@ DRAINER = Drainer()
 def wake() -> None:
     """A delivery was stored: this process's drainer thread drains soon (if it runs one)."""
     if settings.STRIPE_WEBHOOK_DRAIN_IN_WORKERS:
+        DRAINER.wake()
+
+
+def start_with_the_process(**_signal) -> None:
+    """``request_started``: a process's first request starts its drainer thread, which
+    drains at once.
+
+    What a restart left queued, and the failed events whose wait is over, then wait
+    for no new delivery: any request starts it (a load balancer's health check).
+    """
+    if (settings.STRIPE_WEBHOOK_QUEUE and settings.STRIPE_WEBHOOK_DRAIN_IN_WORKERS
+            and not DRAINER.running_here()):
         DRAINER.wake()
