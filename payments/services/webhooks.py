@@ -331,17 +331,17 @@ def _queue(body: bytes, signature_header: str | None, event: dict,
         stored = inbox.enqueue(body, event, config, _ignore_reason(event, config))
         result = stored.result
         if result is None:  # stored before, or the settings were saved meanwhile
-            if stored.status is not None:
-                result = inbox.redelivered(event["id"], stored.status)
-                if result == "queued":
-                    drainers.wake()
-            elif stored.settings_version != config.updated_at:
-                # A secret rolled or removed in another process: verify again.
+            if stored.settings_version != config.updated_at:
+                # A secret rolled or removed in another process: verify again, whether
+                # the event is stored already or not (a refusal changes nothing).
                 config = StripeSettings.load_if_changed(stored.settings_version)
                 verify(body, signature_header, config.webhook_secrets())
                 continue
-            else:
+            if stored.status is None:
                 continue  # stored and removed meanwhile: try again
+            result = inbox.redelivered(event["id"], stored.status)
+            if result == "queued":
+                drainers.wake()
         if stored.result == "queued":
             drainers.wake()
         # The drain writes one more line when it applies the event.

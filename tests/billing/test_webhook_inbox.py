@@ -109,6 +109,28 @@ def test_a_secret_removed_in_another_process_stores_nothing(client, customer, go
     assert post_event(client, fresh, "whsec_replacement").json()["status"] == "queued"
 
 
+@pytest.mark.parametrize("status", ["processed", "failed"])
+def test_a_stored_event_resent_with_a_removed_secret_is_refused(client, customer, gold,
+                                                               status):
+    """As without the inbox: the secret a delivery was signed with is checked against
+    the stored settings, even when the event is stored already."""
+    event = make_event(make_subscription())
+    post_event(client, event)  # stored, and the settings cached
+    inbox.drain()
+    WebhookEvent.objects.filter(event_id=event["id"]).update(status=status)
+    StripeSettings.objects.filter(pk=1).update(updated_at=timezone.now(),
+                                               webhook_secret="whsec_replacement")
+
+    response = post_event(client, event, UNIT_WEBHOOK_SECRET)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == (
+        "No signature matches a configured webhook secret.")
+    assert (row(event).status, row(event).attempts) == (status, 1)  # not queued again
+    assert post_event(client, event, "whsec_replacement").json()["status"] == (
+        "duplicate" if status == "processed" else "queued")
+
+
 def test_the_event_log_keeps_the_body_byte_for_byte_as_stripe_sent_it(client, customer, gold):
     """Stored as sent (PostgreSQL's json, not jsonb): no second encoding of the body, and
     what the log shows is what was signed; the drain still reads it as JSON."""
