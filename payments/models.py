@@ -147,6 +147,9 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveIntegerField(default=1)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # While a drain applies it by the one-event path, after the claim's transaction
+    # (Stripe must be asked, or its batch failed): other drains leave it until then.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "webhook event"

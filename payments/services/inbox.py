@@ -11,7 +11,7 @@ import logging
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DataError, connection, transaction
@@ -37,7 +37,7 @@ _ENQUEUE_SQL = "SELECT * FROM kuroco_webhook_enqueue(%s, %s, %s, %s, %s, %s, %s,
 # announced like a new event: a drain_webhooks process would otherwise find it only at
 # its next round.
 _RETRY_FAILED_SQL = f"""WITH retried AS (
-    UPDATE "{_EVENTS}" SET "status" = %s, "attempts" = "attempts" + 1
+    UPDATE "{_EVENTS}" SET "status" = %s, "attempts" = "attempts" + 1, "claimed_until" = NULL
     WHERE "event_id" = %s AND "status" = %s RETURNING 1
 ) SELECT pg_notify('{CHANNEL}', '') FROM retried"""  # noqa: S608
 
@@ -95,14 +95,17 @@ MAX_ATTEMPTS = 13
 # for a backlog of ten or ten thousand. The statuses are written out, not parameters,
 # so that a prepared statement's generic plan still matches the indexes' conditions;
 # a sort or a bitmap scan would read every queued row and dead index entry each time.
+# An event another drain is applying by the one-event path is left (CLAIM_SECONDS).
 _CLAIM_SQL = f"""
 WITH queued AS (
     SELECT "id", "payload" FROM "{_EVENTS}" WHERE "status" = '{RECEIVED}'
+      AND ("claimed_until" IS NULL OR "claimed_until" < %(now)s)
     ORDER BY "id" LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), due AS (
     SELECT "id", "payload" FROM "{_EVENTS}" WHERE "status" = '{FAILED}'
       AND "attempts" < %(max_attempts)s AND ("processed_at" IS NULL OR "processed_at" < %(now)s
           - make_interval(mins => LEAST(POWER(2, "attempts"), 1440)::int))
+      AND ("claimed_until" IS NULL OR "claimed_until" < %(now)s)
     ORDER BY "id" LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
 SELECT "id", "payload"::text FROM queued UNION ALL SELECT "id", "payload"::text FROM due
@@ -130,6 +133,8 @@ def drain_batch(limit: int) -> int:
             if not claimed:
                 return 0
             outcome = batch.apply_batch(claimed)
+            deferred = {id(event) for event in outcome.deferred}
+            _keep_claimed([pk for pk, event in claimed if id(event) in deferred])
     except Exception as exc:
         # Rolled back (the claim wrote nothing). Each event is applied on its own
         # below: a failure is then recorded on the event that failed, retried later.
@@ -139,6 +144,7 @@ def drain_batch(limit: int) -> int:
             logger.exception("webhook_batch_failed outcome=one_by_one")
         with transaction.atomic():
             claimed = _claim(limit)
+            _keep_claimed([pk for pk, _ in claimed])
         outcome = batch.BatchOutcome(deferred=[event for _, event in claimed])
     batch.log_applied(outcome, started)
     if outcome.left_open:
@@ -152,6 +158,24 @@ def claim_statement(limit: int) -> tuple[str, dict]:
     """The claim's SQL and parameters: up to ``limit`` queued events, and up to
     ``limit`` failed ones that are due."""
     return _CLAIM_SQL, {"max_attempts": MAX_ATTEMPTS, "now": timezone.now(), "limit": limit}
+
+
+# How long other drains leave an event handed to the one-event path: its Stripe
+# calls included, with room to spare; it is released as soon as the event is settled
+# (services.webhooks), and a drain that died meanwhile leaves it for this long only.
+CLAIM_SECONDS = 600
+
+_KEEP_CLAIMED_SQL = f"""UPDATE "{_EVENTS}" SET "claimed_until" = %s
+    WHERE "id" = ANY(%s)"""  # noqa: S608
+
+
+def _keep_claimed(pks: list[int]) -> None:
+    """Before the claim's transaction commits: the events it leaves to the one-event
+    path stay claimed (``claimed_until``), though their row locks are released."""
+    if pks:
+        with connection.cursor() as cursor:
+            cursor.execute(_KEEP_CLAIMED_SQL, [timezone.now() + timedelta(seconds=CLAIM_SECONDS),
+                                               pks])
 
 
 def _claim(limit: int) -> list[tuple[int, dict]]:

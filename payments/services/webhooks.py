@@ -244,7 +244,9 @@ def _store(row: WebhookEvent, *, stored: bool, force: bool,
         stored_row.pk, stored_row.attempts + tried, stored_row.received_at)
     row.error = ""
     row._state.adding = False
-    row.save(update_fields=["status", "note", "error", "member", "attempts", "processed_at"])
+    row.claimed_until = None  # settled: no drain holds it any longer
+    row.save(update_fields=["status", "note", "error", "member", "attempts", "processed_at",
+                            "claimed_until"])
 
 
 def record_failure(event: dict, exc: Exception) -> WebhookEvent | None:
@@ -286,7 +288,9 @@ def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
             row.status = WebhookEvent.Status.FAILED
             row.error = message
             row.processed_at = timezone.now()
-            row.save(update_fields=["status", "attempts", "error", "processed_at"])
+            row.claimed_until = None  # its wait is the retry's from now on
+            row.save(update_fields=["status", "attempts", "error", "processed_at",
+                                    "claimed_until"])
         return row
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from members.models import MemberGroup
@@ -223,6 +224,47 @@ def test_a_failing_event_fails_alone_and_is_retried_later(client, customer, gold
     assert inbox.drain() == 1
     assert (row(boom).status, row(boom).attempts, row(boom).error) == ("processed", 2, "")
     assert groups(other_member) == ["Gold"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_left_to_the_one_event_path_are_not_taken_by_another_drain(
+        client, customer, gold, other_member, failing_subscription, monkeypatch):
+    """A failed batch leaves its events to the one-event path, outside the claim's
+    transaction: another drain (another process's thread) must leave them, or the
+    failing event is tried twice in one round and the two drains can deadlock."""
+    other_member.stripe_customer_id = "cus_unit2"
+    other_member.save()
+    good = make_event(make_subscription())
+    boom = make_event(make_subscription("sub_boom", customer="cus_unit2"))
+    post_event(client, good)
+    post_event(client, boom)
+    other_drain: list[int] = []
+    started = threading.Event()
+    apply_one = inbox._apply_one
+
+    def another_drain_runs_meanwhile(event: dict) -> None:  # a probe, not a stand-in
+        if not started.is_set():
+            started.set()
+
+            def drain() -> None:
+                try:
+                    other_drain.append(inbox.drain())
+                finally:
+                    connections.close_all()
+
+            thread = threading.Thread(target=drain)
+            thread.start()
+            thread.join(30)
+        apply_one(event)
+
+    monkeypatch.setattr(inbox, "_apply_one", another_drain_runs_meanwhile)
+    assert inbox.drain() == 2
+
+    assert other_drain == [0]
+    assert row(good).status == "processed"
+    assert (row(boom).status, row(boom).attempts) == ("failed", 1)  # tried once
+    # Settled: the next drain may take it again once its wait is over.
+    assert row(boom).claimed_until is None
 
 
 def test_stripe_sending_a_failed_event_again_retries_it_at_once(client, customer, gold,
