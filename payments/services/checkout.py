@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from functools import cache
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
@@ -49,6 +50,13 @@ class CheckoutRefused(Exception):
 def _digest(value: object) -> str:
     blob = json.dumps(value, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
+
+
+def _account(config: StripeSettings) -> list[str]:
+    """What tells one Stripe account and mode from another, without asking Stripe: the
+    publishable key (else a digest of the secret key), and where the API is."""
+    identity = config.publishable_key or hashlib.sha256(config.secret_key.encode()).hexdigest()
+    return [identity, settings.STRIPE_API_BASE]
 
 
 def line_items(products_list: list) -> list[dict]:
@@ -163,7 +171,9 @@ def _record_intent(
         if member.stripe_subscription_id:
             raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
         params = session_params(member, plan)
-        digest = _digest(params)
+        # Which Stripe account and mode the session is made in: after the keys change,
+        # an open session of the old ones is not handed out again.
+        digest = _digest([params, _account(config)])
         # A new intent's key, used only if no intent of this checkout can go on.
         key = f"kb-checkout-{uuid.uuid4().hex}"
         # On the subscription too: its webhook can tell which checkout was paid.

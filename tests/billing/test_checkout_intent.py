@@ -101,6 +101,24 @@ def test_a_repeat_for_a_stored_customer_is_one_call(stripe_enabled, stripe_log, 
     assert (session.customer, session.customer_email) == (customer.id, None)
 
 
+def test_a_session_made_with_other_stripe_keys_is_not_handed_out(stripe_enabled, stripe_log,
+                                                                shopper, member):
+    """An administrator switched the site's keys (test to live, another account): an open
+    session of the old keys is not given to the member again; a new one is made."""
+    first = shopper.checkout().json()["url"]
+    config = StripeSettings.load()
+    config.publishable_key = "pk_test_51AnotherAccount000000000000000000000000000"
+    config.save()
+    stripe_log.clear()
+
+    again = shopper.checkout()
+
+    assert again.status_code == 200, again.text
+    assert again.json()["url"] != first
+    assert stripe_log.calls()[0] == f"POST {SESSIONS}"
+    assert CheckoutIntent.objects.filter(member=member, status="open").count() == 1
+
+
 def test_a_known_session_close_to_expiry_is_not_handed_out(stripe_enabled, stripe_log,
                                                           shopper, member):
     first = shopper.checkout().json()["url"]
