@@ -315,7 +315,27 @@ def test_the_drain_command(client, customer, gold, settings):
 
     settings.STRIPE_WEBHOOK_QUEUE = False
     with pytest.raises(CommandError, match="STRIPE_WEBHOOK_QUEUE is off"):
-        call_command("drain_webhooks")
+        call_command("drain_webhooks", "--forever")
+
+
+def test_events_queued_before_the_inbox_was_turned_off_are_drained_once(
+        client, customer, gold, settings):
+    """Turned off with events still waiting (answered 200: Stripe will not resend them):
+    one drain_webhooks applies them, and says that nothing new will be queued."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    event = make_event(make_subscription())
+    post_event(client, event)
+    settings.STRIPE_WEBHOOK_QUEUE = False
+    out = StringIO()
+    call_command("drain_webhooks", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "STRIPE_WEBHOOK_QUEUE is off: draining what was queued before.",
+        "1 webhook event(s) applied."]
+    assert (row(event).status, groups(customer)) == ("processed", ["Gold"])
 
 
 @pytest.mark.django_db(transaction=True)

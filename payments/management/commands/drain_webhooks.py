@@ -2,12 +2,14 @@
 
 Beside the app processes' drainer threads, or instead of them with
 STRIPE_WEBHOOK_DRAIN_IN_WORKERS off (the most throughput); it wakes on each stored event.
+Once, it also applies what was queued before the inbox was turned off.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from payments.services import drainers, inbox
 
@@ -23,9 +25,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, forever: bool, interval: float, **options) -> None:
         if not settings.STRIPE_WEBHOOK_QUEUE:
-            raise CommandError("STRIPE_WEBHOOK_QUEUE is off: every event is applied as it "
-                               "is received, there is nothing to drain.")
-        if forever:
+            if forever or connection.vendor != "postgresql":  # (no inbox without it)
+                raise CommandError("STRIPE_WEBHOOK_QUEUE is off: every event is applied as "
+                                   "it is received, there is nothing to drain.")
+            # Events stored before it was turned off were answered 200: Stripe will not
+            # send them again, so they are applied here.
+            self.stdout.write("STRIPE_WEBHOOK_QUEUE is off: draining what was queued before.")
+        elif forever:
             self.stdout.write("Draining the webhook inbox as events arrive (Ctrl-C stops).")
             drainers.drain_forever(interval=interval)
             return
