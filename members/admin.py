@@ -388,7 +388,7 @@ class MemberAdmin(UserAdmin):
         }
         return TemplateResponse(request, "admin/members/member/billing_confirm.html", context)
 
-    @admin.action(description="Resync from Stripe")
+    @admin.action(description="Resync from Stripe", permissions=["change"])
     def resync_from_stripe(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
         for member in queryset:
             try:

@@ -256,6 +256,32 @@ def test_resync_brings_the_member_in_line_with_stripe(
     assert messages_of(again) == [("info", "payer@example.com: already in sync.")]
 
 
+def test_staff_who_may_only_view_members_cannot_resync(client, db, enabled_on_emulator,
+                                                       stripe_client):
+    """The resync writes the member (subscription, paid groups): "change member" only."""
+    from django.contrib.auth.models import Permission
+
+    price_id = recurring_price(stripe_client)
+    gold = MemberGroup.objects.create(name="Gold", stripe_price_id=price_id)
+    customer_id, _ = subscribe(stripe_client, enabled_on_emulator, "payer@example.com",
+                               price_id)
+    payer = Member.objects.create_user("payer@example.com", "payer-pass-123",
+                                       stripe_customer_id=customer_id)
+    viewer = Member.objects.create_user("viewer@example.com", "viewer-pass-123",
+                                        is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_member"))
+    client.force_login(viewer)
+
+    listing = client.get("/admin/members/member/").content.decode()
+    client.post("/admin/members/member/", {
+        "action": "resync_from_stripe", "_selected_action": [payer.pk]})
+
+    assert "resync_from_stripe" not in listing  # not offered
+    payer.refresh_from_db()
+    assert payer.stripe_subscription_id is None
+    assert not Membership.objects.filter(member=payer, group=gold).exists()
+
+
 def test_resync_with_stripe_unreachable_is_an_error_message(staff_client, db, settings):
     store_keys("sk_test_unreachable1", "pk_test_unreachable1", enabled=True)
     settings.STRIPE_API_BASE = CLOSED_PORT
