@@ -27,10 +27,22 @@ class AlwaysSafeExceptionReporterFilter(SafeExceptionReporterFilter):
     def is_active(self, request) -> bool:
         return True
 
+    def cleanse_setting(self, key, value):
+        # Nested values come back here too (dicts, lists): a password inside any URL,
+        # such as a cache's LOCATION, is hidden whatever the setting is called.
+        value = super().cleanse_setting(key, value)
+        if isinstance(value, str):
+            return _URL_PASSWORD.sub(rf"\g<head>{self.cleansed_substitute}@", value)
+        return value
+
     def get_traceback_frame_variables(self, request, tb_frame):
         if _beneath_all_sensitive(tb_frame):
             return {name: self.cleansed_substitute for name in tb_frame.f_locals}.items()
         return super().get_traceback_frame_variables(request, tb_frame)
+
+
+# scheme://user:password@host: the password part.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.I)
 
 
 def _beneath_all_sensitive(frame) -> bool:

@@ -314,3 +314,25 @@ def test_function_is_marked_sensitive(name):
     for part in path.split("."):
         target = getattr(target, part)
     assert target.__code__.co_name == "sensitive_variables_wrapper", name
+
+
+REDIS_PASSWORD = "s3cretRedisReport4242"
+
+
+def test_a_password_inside_a_cache_url_is_hidden(client, caplog, settings):
+    """RATE_LIMIT_CACHE_URL=redis://:pw@host/0 (docs/performance.md) lands in CACHES'
+    LOCATION, a name no credential rule matches; anyone can show the page with a Host
+    the site does not serve."""
+    settings.CACHES = {**settings.CACHES, "ratelimit": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://:{REDIS_PASSWORD}@redis.internal:6379/0"}}
+    try:
+        raise RuntimeError("deep inside")
+    except RuntimeError:
+        report = report_of(sys.exc_info(), caplog)
+    page = client.get("/demo/", HTTP_HOST="attacker.example")
+
+    assert "deep inside" in report and "redis.internal:6379" in report  # it is there
+    assert REDIS_PASSWORD not in report
+    assert page.status_code == 400
+    assert REDIS_PASSWORD not in page.content.decode()
