@@ -26,12 +26,24 @@ def redact(text: str) -> str:
 
 
 class RedactSecretsFilter(logging.Filter):
+    """The message; a traceback has no text yet when filters run (RedactingFormatter)."""
+
     @sensitive_variables()
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Tracebacks and stacks, as they are written out (after the filters)."""
+
+    @sensitive_variables()
+    def formatException(self, ei) -> str:
+        return redact(super().formatException(ei))
+
+    @sensitive_variables()
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
