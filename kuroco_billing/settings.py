@@ -255,6 +255,8 @@ SIGN_IN_ADDRESS_FAILURE_LIMIT: int = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", de
 # members/lockout_admin.py registers axes' models with a "Clear lockout" action.
 AXES_ENABLE_ADMIN = False
 AXES_USERNAME_FORM_FIELD = "username"
+# Sign-in matches emails case-insensitively: so do the failure counts.
+AXES_USERNAME_CALLABLE = "members.lockouts.account_of"
 AXES_VERBOSE = False
 # The admin's lockout page in the site's look, with the time left; the API keeps its 429 JSON.
 AXES_LOCKOUT_CALLABLE = "members.lockout_admin.lockout_response"

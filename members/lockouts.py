@@ -19,6 +19,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 
+def account_of(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """AXES_USERNAME_CALLABLE: the account a sign-in is for, as sign-in finds it (the
+    email trimmed, in lower case), so that another spelling is not another account."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = (credentials.get(field) if credentials
+                else getattr(request, "data", request.POST).get(field))
+    return username.strip().lower() if isinstance(username, str) else username
+
+
 def address_failures(request: HttpRequest) -> QuerySet[AccessAttempt]:
     """The failures recorded from the request's address, for any account, within the cool-off."""
     AxesProxyHandler.update_request(request)

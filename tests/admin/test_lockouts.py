@@ -83,3 +83,21 @@ def test_a_failed_admin_login_keeps_its_password_out_of_the_lockout_pages(staff_
         page = staff_client.get(url)
         assert page.status_code == 200
         assert "typed-secret-789" not in page.content.decode()
+
+
+def test_the_admin_sign_in_lockout_holds_whatever_the_email_s_case(client, admin_user,
+                                                                   settings):
+    """Sign-in matches the email case-insensitively, so the lockout counts it that way:
+    one more spelling is no fresh five guesses, nor a way in during the lockout."""
+    from tests.fixtures.accounts import ADMIN_PASSWORD
+
+    for spelling in ["admin@example.com", "ADMIN@example.com", " Admin@Example.com",
+                     "admin@EXAMPLE.com", "aDmin@example.com"]:
+        client.post("/admin/login/?next=/admin/",
+                    {"username": spelling, "password": "wrong-guess"})
+
+    signing_in = client.post("/admin/login/?next=/admin/",
+                             {"username": "Admin@example.com", "password": ADMIN_PASSWORD})
+
+    assert signing_in.status_code == 429
+    assert AccessAttempt.objects.get().username == "admin@example.com"
