@@ -25,6 +25,11 @@ def _read_sql() -> str:
 
 
 class SessionStore(db.SessionStore):
+    def _validate_session_key(self, key) -> bool:
+        # Keys are made of lower-case letters and digits: anything else (a NUL from an
+        # escaped cookie, which the database refuses) is no session, not an error.
+        return super()._validate_session_key(key) and key.isascii() and key.isalnum()
+
     def _get_session_from_db(self) -> Session | None:
         """The unexpired session row, or None (and no key) as Django's own store does."""
         now = connection.ops.adapt_datetimefield_value(timezone.now())

@@ -51,6 +51,8 @@ def route(api_id: int, path: str) -> tuple[Api, list[Endpoint]]:
     stored paths have no leading or trailing slash (the endpoint form refuses
     them), so the database picks the rows, and each brings its API along.
     """
+    if "\x00" in path:  # no stored path holds one, and the database refuses it
+        return find_api(api_id), []
     with connection.cursor() as cursor:
         cursor.execute(_route_sql(), [api_id, normalise(path)])
         found = cursor.fetchall()

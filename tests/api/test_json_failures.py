@@ -53,6 +53,26 @@ def test_unknown_paths_are_404(client, debug, path):
     assert_envelope(client.get(path), 404, "not_found")
 
 
+def test_a_path_with_a_nul_character_is_404(client, debug, cookie_api, caplog):
+    response = client.get(f"/rcms-api/{cookie_api.pk}/pro%00file")
+
+    assert_envelope(response, 404, "not_found")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_session_cookie_with_a_nul_character_is_no_session(client, debug, cookie_api,
+                                                            caplog):
+    """http.cookies turns an escaped \\000 into a real NUL, which the database refuses:
+    such a key is no session (401 here), not a 500 and two ERROR lines a request."""
+    response = client.get(endpoint_url(cookie_api, "profile"),
+                          HTTP_COOKIE='sessionid="\\000abcdefghijklmnop"')
+
+    assert_envelope(response, 401, "unauthorized")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert client.get("/admin/", HTTP_COOKIE='sessionid="\\000abcdefghijklmnop"'
+                      ).status_code == 302  # the admin: to its login page
+
+
 def test_a_host_django_refuses_is_400(client, debug, cookie_api):
     # DisallowedHost is raised by a middleware, before any view: Django's debug page.
     response = client.get(endpoint_url(cookie_api, "profile"), HTTP_HOST="evil.example.net")
