@@ -66,7 +66,10 @@ def stripe_errors():
     except gateway.StripeUnavailable as exc:
         raise ApiError("bad_gateway", f"The payment service failed: {exc.message}") from None
     except gateway.StripeInvalidRequest as exc:
-        raise ApiError("bad_request", exc.message, field=exc.param or None) from None
+        # Every parameter Stripe saw was this site's (the front end never chooses what
+        # is sold): not the caller's request to fix, so no 400 and no Stripe field.
+        raise ApiError("unprocessable_entity",
+                       f"Stripe refused the request: {exc.message}") from None
 
 
 def checkout(ctx: OperationContext) -> dict:

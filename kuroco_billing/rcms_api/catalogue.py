@@ -65,7 +65,7 @@ OPERATIONS: tuple[Operation, ...] = (
               "Cancel the member's subscription (now, or at period end if the endpoint says so)",
               "payments.serializers.CancelOrderRequest",
               "payments.serializers.CancelAtPeriodEndResponse",
-              error_statuses=(409, 502)),
+              error_statuses=(409, 422, 502)),
     Operation(PAYMENTS, STRIPE_V1, "portal", "POST",
               "payments.self_service.portal_session",
               "Open the Stripe Billing Portal for the member's customer",
@@ -82,7 +82,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(PAYMENTS, STRIPE_V1, "resume", "POST",
               "payments.self_service.resume", "Undo a scheduled cancellation",
               "payments.serializers.ResumeRequest", "payments.serializers.ResumeResponse",
-              error_statuses=(409, 502)),
+              error_statuses=(409, 422, 502)),
     Operation(PAYMENTS, STRIPE_V1, "subscription", "GET",
               "payments.self_service.subscription",
               "The member's subscription (from the database, no Stripe call)",
@@ -90,7 +90,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(PAYMENTS, STRIPE_V1, "invoices", "GET",
               "payments.self_service.invoices", "The member's invoices, newest first",
               "payments.serializers.InvoicesQuery", "payments.serializers.InvoicesResponse",
-              error_statuses=(502,)),
+              error_statuses=(422, 502)),
 )
 
 BY_KEY: dict[str, Operation] = {op.key: op for op in OPERATIONS}

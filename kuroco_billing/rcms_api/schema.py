@@ -66,7 +66,9 @@ ERROR_RESPONSES = {
     402: "The payment failed (code payment_failed); nothing was changed.",
     409: "Conflicts with the current state (e.g. already subscribed, nothing to cancel).",
     413: "Request body too large.",
-    422: "The endpoint's configuration cannot be sold (e.g. a one-time or inactive price).",
+    422: "What the site asks cannot be done: the endpoint's configuration cannot be sold "
+         "(e.g. a one-time or inactive price), or Stripe refused the site's own request "
+         "(the message says why). Not the caller's to fix by sending something else.",
     429: "Rate limit exceeded or too many failed sign-ins (see Retry-After).",
     500: "Unexpected error.",
     502: "The payment service (Stripe) failed or timed out.",

@@ -24,6 +24,7 @@ from members.models import Member, MemberGroup
 from .. import gateway
 from ..models import CheckoutIntent, StripeSettings
 from ..prices import linked_prices, unlinked_among
+from . import member_subscription
 
 logger = logging.getLogger("payments.checkout")
 
@@ -149,7 +150,17 @@ def start_checkout(member: Member, parameters: dict) -> str:
     if intent.status == OPEN:
         expire_sessions(stale)
         return intent.url
-    session = _create_session(intent, config)
+    try:
+        session = _create_session(intent, config)
+    except gateway.StripeInvalidRequest as exc:
+        customer_id = intent.params.get("customer")
+        if not (customer_id and member_subscription.customer_gone(exc)):
+            raise
+        # Deleted in Stripe's dashboard: forgotten here, and the checkout asked again
+        # with the member's email, so Checkout makes a new customer (once: the new
+        # intent names none).
+        member_subscription.forget_customer(member.pk, customer_id)
+        return start_checkout(member, parameters)
     return _apply_session(intent, session)
 
 

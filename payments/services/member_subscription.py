@@ -104,9 +104,35 @@ def send_change(change: SubscriptionChange) -> Applied:
                 f"The payment failed: {exc.message} Nothing was changed.",
                 status=402,
             ) from None
+        if refused and _ended_meanwhile(change):
+            raise conflict(ENDED) from None
         raise
     _finish(change, SubscriptionChange.Status.DONE)
     return Applied(subscription, change)
+
+
+def _ended_meanwhile(change: SubscriptionChange) -> bool:
+    """After a refusal: whether the subscription ended since it was read (canceled in
+    Stripe's dashboard, say), which is why Stripe refused; read again to tell."""
+    try:
+        subscription = gateway.retrieve_subscription(change.subscription_id,
+                                                     member_id=change.member_id)
+    except gateway.StripeInvalidRequest as exc:
+        return exc.is_missing
+    except gateway.StripeError:
+        return False  # the refusal stands as it was
+    return subscription.get("status") not in GRANTING_STATUSES
+
+
+def forget_customer(member_id: int, customer_id: str) -> None:
+    """Stripe no longer knows the member's customer (deleted in its dashboard): unlink
+    it, unless it changed meanwhile. The next checkout makes a new one."""
+    Member.objects.filter(pk=member_id, stripe_customer_id=customer_id).update(
+        stripe_customer_id=None)
+
+
+def customer_gone(exc: gateway.StripeInvalidRequest) -> bool:
+    return exc.is_missing and exc.param == "customer"
 
 
 def _finish(change: SubscriptionChange, status: str, error: str = "") -> None:

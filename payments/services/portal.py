@@ -7,7 +7,7 @@ import uuid
 from members.models import Member
 
 from .. import gateway
-from .member_subscription import Refused, conflict
+from .member_subscription import Refused, conflict, customer_gone, forget_customer
 
 NO_CUSTOMER = "You have no billing account yet: subscribe first."
 
@@ -27,7 +27,13 @@ def portal_url(member: Member, parameters: dict) -> str:
         "stripe_customer_id", flat=True).first()
     if not customer_id:
         raise conflict(NO_CUSTOMER)
-    session = gateway.create_portal_session(
-        customer_id, return_url=return_url, idempotency_key=f"kb-portal-{uuid.uuid4().hex}",
-        member_id=member.pk)
+    try:
+        session = gateway.create_portal_session(
+            customer_id, return_url=return_url,
+            idempotency_key=f"kb-portal-{uuid.uuid4().hex}", member_id=member.pk)
+    except gateway.StripeInvalidRequest as exc:
+        if customer_gone(exc):  # deleted in Stripe: no account until the next checkout
+            forget_customer(member.pk, customer_id)
+            raise conflict(NO_CUSTOMER) from None
+        raise
     return session["url"]

@@ -246,7 +246,7 @@ def test_one_time_price_slipped_past_the_admin_is_refused_by_stripe(
     endpoint.parameters = {**endpoint.parameters, "products_list": [one_time.id]}
     endpoint.save()
     response = shopper.checkout()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "recurring" in error_of(response)["message"]
     assert sessions(stripe_enabled.client) == []
 
@@ -378,7 +378,7 @@ def test_checkout_timeout_answers_502(stripe_enabled, shopper, member, settings)
     assert len(sessions(stripe_enabled.client)) == 1
 
 
-def test_stripe_rejecting_a_parameter_answers_400(stripe_enabled, checkout_api, shopper,
+def test_stripe_rejecting_a_parameter_answers_422(stripe_enabled, checkout_api, shopper,
                                                   basic_price, member):
     # Monthly and yearly prices cannot share one Checkout Session: Stripe says so.
     price_id, _ = basic_price
@@ -388,10 +388,12 @@ def test_stripe_rejecting_a_parameter_answers_400(stripe_enabled, checkout_api, 
     endpoint.parameters = {**endpoint.parameters, "products_list": [price_id, yearly]}
     endpoint.save()
     response = shopper.checkout()
-    assert response.status_code == 400, response.text
+    # The endpoint's configuration, not the request: nothing the front end could change.
+    assert response.status_code == 422, response.text
     error = error_of(response)
-    assert error["code"] == "bad_request"
-    assert error["field"] == "line_items"
+    assert error["code"] == "unprocessable_entity"
+    assert "field" not in error  # Stripe's "line_items" is not a field of the request
+    assert error["message"].startswith("Stripe refused the request: ")
     assert "interval" in error["message"]
     assert sessions(stripe_enabled.client) == []
 

@@ -305,8 +305,8 @@ def test_a_refusal_mentioning_cancel_unlinks_nothing(stripe_enabled, stripe_log,
     sub_id = member.stripe_subscription_id
     stripe_log.refuse_once("DELETE", f"/v1/subscriptions/{sub_id}", message)
     response = shopper.cancel()
-    assert response.status_code == 400, response.text
-    assert error_of(response)["message"] == message
+    assert response.status_code == 422, response.text
+    assert error_of(response)["message"] == f"Stripe refused the request: {message}"
     member.refresh_from_db()
     assert member.stripe_subscription_id == sub_id  # Stripe still bills it: still held
     assert member.memberships.count() == 1

@@ -474,3 +474,80 @@ def test_resume_after_the_period_ended_while_the_deleted_event_is_lost(stripe_en
         "Your subscription has already ended; it cannot be resumed.")
     assert stripe_enabled.client.v1.subscriptions.retrieve(
         member.stripe_subscription_id).status == "canceled"
+
+
+# --- Stripe refusing what the site chose (the member cannot fix it by asking again) ----
+
+def _customer_deleted_in_stripe(stripe_enabled, shopper, member) -> Member:
+    """An administrator deleted the member's customer in Stripe's dashboard: Stripe ends
+    the subscription, and its webhook unlinks it here; the customer ID stays."""
+    member = subscribe(stripe_enabled, shopper, member)
+    stripe_enabled.client.v1.customers.delete(member.stripe_customer_id)
+    stripe_enabled.drain()
+    assert wait_for(lambda: not Member.objects.get(pk=member.pk).stripe_subscription_id)
+    return Member.objects.get(pk=member.pk)
+
+
+def test_a_customer_deleted_in_stripe_does_not_lock_the_member_out_of_checkout(
+        stripe_enabled, plans, shopper, member):
+    gone = _customer_deleted_in_stripe(stripe_enabled, shopper, member).stripe_customer_id
+
+    response = shopper.post("stripe/checkout")
+
+    assert response.status_code == 200, response.text
+    session = stripe_enabled.client.v1.checkout.sessions.retrieve(
+        response.json()["url"].rsplit("/", 1)[-1])
+    assert (session.customer, session.customer_email) == (None, member.email)
+    assert Member.objects.get(pk=member.pk).stripe_customer_id is None  # forgotten
+    assert gone
+    paid_again = subscribe(stripe_enabled, shopper, member)  # a new customer, linked
+    assert paid_again.stripe_customer_id not in (None, gone)
+
+
+def test_the_portal_of_a_customer_deleted_in_stripe_is_no_billing_account(
+        stripe_enabled, plans, shopper, member):
+    _customer_deleted_in_stripe(stripe_enabled, shopper, member)
+
+    response = shopper.post("stripe/portal")
+
+    assert response.status_code == 409, response.text
+    assert error_of(response) == {
+        "code": "conflict", "message": "You have no billing account yet: subscribe first."}
+    assert Member.objects.get(pk=member.pk).stripe_customer_id is None
+
+
+@pytest.mark.parametrize("operation", ["change_plan", "cancel_at_period_end", "resume"])
+def test_a_subscription_ended_in_stripe_while_asked_is_a_409(stripe_enabled, plans, shopper,
+                                                            member, emulator, operation):
+    """Read live, then canceled in Stripe's dashboard before the update reaches it."""
+    from .emulator_requests import watch
+
+    silver_price, _ = plans["silver"]
+    member = subscribe(stripe_enabled, shopper, member)
+    if operation == "resume":
+        assert shopper.post("stripe/cancel_at_period_end").status_code == 200
+    subscription_id = member.stripe_subscription_id
+    watch(emulator).on("GET", f"/v1/subscriptions/{subscription_id}", "after",
+                       lambda: stripe_enabled.client.v1.subscriptions.cancel(subscription_id))
+
+    response = shopper.post(f"stripe/{operation}",
+                            {"price_id": silver_price} if operation == "change_plan" else {})
+
+    assert response.status_code == 409, response.text
+    assert error_of(response) == {"code": "conflict", "message": "Your subscription has ended."}
+    assert SubscriptionChange.objects.filter(status="failed").count() == 1
+
+
+def test_a_price_archived_in_stripe_is_a_422_naming_no_stripe_parameter(
+        stripe_enabled, plans, shopper, member):
+    silver_price, _ = plans["silver"]
+    subscribe(stripe_enabled, shopper, member)
+    stripe_enabled.client.v1.prices.update(silver_price, params={"active": False})
+
+    change = shopper.post("stripe/change_plan", {"price_id": silver_price})
+
+    assert change.status_code == 422, change.text
+    assert error_of(change)["code"] == "unprocessable_entity"
+    assert "field" not in error_of(change)  # Stripe's "items[0][price]" is not the caller's
+    assert SubscriptionChange.objects.get(params__items__0__price=silver_price).status == (
+        "failed")
