@@ -21,10 +21,12 @@ from payments.models import StripeSettings, WebhookEvent
 from payments.services import drainers, inbox
 from tests.fixtures.billing import (
     UNIT_WEBHOOK_SECRET,
+    heal_sql,
     make_event,
     make_subscription,
     post_event,
     queue_on,
+    refuse_state_sql,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("inbox")]
@@ -176,37 +178,32 @@ def test_a_value_the_database_refuses_is_a_400_and_stores_nothing(client, custom
 
 @pytest.fixture
 def failing_subscription(db):
-    """The database refuses one subscription's state row (a trigger): a real failure."""
+    """The database refuses sub_boom's state row (a trigger): a real failure."""
     with connection.cursor() as cursor:
-        cursor.execute("""
-            CREATE FUNCTION refuse_sub_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.subscription_id = 'sub_boom' THEN
-                    RAISE EXCEPTION 'the disk is full (a test)';
-                END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER refuse_sub_boom BEFORE INSERT ON payments_subscriptionstate
-                FOR EACH ROW EXECUTE FUNCTION refuse_sub_boom();
-        """)
+        cursor.execute(refuse_state_sql("sub_boom"))
 
     def heal():
         with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER IF EXISTS refuse_sub_boom ON payments_subscriptionstate;"
-                           "DROP FUNCTION IF EXISTS refuse_sub_boom();")
+            cursor.execute(heal_sql())
 
     yield heal
     heal()
 
 
-def test_a_failing_event_fails_alone_and_is_retried_later(client, customer, gold, other_member,
-                                                          failing_subscription):
+def queue_a_good_and_a_failing_event(client, other_member) -> tuple[dict, dict]:
+    """Two queued events; the second one's state row the database refuses."""
     other_member.stripe_customer_id = "cus_unit2"
     other_member.save()
     good = make_event(make_subscription())
     boom = make_event(make_subscription("sub_boom", customer="cus_unit2"))
     post_event(client, good)
     post_event(client, boom)
+    return good, boom
+
+
+def test_a_failing_event_fails_alone_and_is_retried_later(client, customer, gold, other_member,
+                                                          failing_subscription):
+    good, boom = queue_a_good_and_a_failing_event(client, other_member)
 
     assert inbox.drain() == 2
 
@@ -232,12 +229,7 @@ def test_events_left_to_the_one_event_path_are_not_taken_by_another_drain(
     """A failed batch leaves its events to the one-event path, outside the claim's
     transaction: another drain (another process's thread) must leave them, or the
     failing event is tried twice in one round and the two drains can deadlock."""
-    other_member.stripe_customer_id = "cus_unit2"
-    other_member.save()
-    good = make_event(make_subscription())
-    boom = make_event(make_subscription("sub_boom", customer="cus_unit2"))
-    post_event(client, good)
-    post_event(client, boom)
+    good, boom = queue_a_good_and_a_failing_event(client, other_member)
     other_drain: list[int] = []
     started = threading.Event()
     apply_one = inbox._apply_one

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from kuroco_billing.devtools.processes import PYTHON, Process, build_stack, drop_database
+from tests.fixtures.billing import heal_sql, refuse_state_sql
 from tests.fixtures.processes import make_event
 
 from .live import (
@@ -183,25 +184,13 @@ def test_stripe_sending_a_failed_event_again_wakes_the_drain_at_once(queued_stac
     email = pool.take()
     event = active_subscription_event(stack, email, stack.layout["prices"][BASIC])
     refused = event["data"]["object"]["id"]
-    # A real failure: the database refuses this subscription's state row.
-    stack.query(f"""
-        CREATE FUNCTION refuse_resent() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.subscription_id = '{refused}' THEN
-                RAISE EXCEPTION 'the disk is full (a test)';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER refuse_resent BEFORE INSERT ON payments_subscriptionstate
-            FOR EACH ROW EXECUTE FUNCTION refuse_resent();
-    """)
+    stack.query(refuse_state_sql(refused))  # a real failure of applying it
     try:
         assert stack.post_event(event).json()["status"] == "queued"
         applied(stack, [event["id"]])
         assert webhook_rows(stack, event["id"]) == [("failed", 1)]
     finally:
-        stack.query("DROP TRIGGER refuse_resent ON payments_subscriptionstate;"
-                    "DROP FUNCTION refuse_resent();")
+        stack.query(heal_sql())
 
     assert stack.post_event(event).json()["status"] == "queued"
 
