@@ -64,9 +64,9 @@ class SubscriptionStatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "none":
             return queryset.filter(subscription_status_value=None)
-        if self.value():
+        if self.value() in SUBSCRIPTION_STATUSES:
             return queryset.filter(subscription_status_value=self.value())
-        return queryset
+        return queryset.none() if self.value() else queryset
 
 
 class PlanFilter(admin.SimpleListFilter):
@@ -83,6 +83,8 @@ class PlanFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
+        if not self.value().isdigit():  # typed by hand: no such plan
+            return queryset.none()
         from kuroco_billing.plans import has_price
         from payments.models import SubscriptionState
 

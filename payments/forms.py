@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from .models import StripeSettings
@@ -215,10 +216,16 @@ class StripeSettingsForm(forms.ModelForm):
     def _check_previous_secret(self, cleaned: dict) -> None:
         if "previous_webhook_secret" in self.errors:
             return
-        if cleaned.get("previous_webhook_secret") and not cleaned.get(
-            "previous_webhook_secret_expires_at"
-        ):
+        expires_at = cleaned.get("previous_webhook_secret_expires_at")
+        if cleaned.get("previous_webhook_secret") and not expires_at:
             self.add_error(
                 "previous_webhook_secret_expires_at",
                 "Give the date and time until which the previous secret stays valid.",
+            )
+        elif cleaned.get("previous_webhook_secret") and expires_at <= timezone.now():
+            # It would never be used: deliveries signed with it would be refused at once.
+            self.add_error(
+                "previous_webhook_secret_expires_at",
+                "That time has already passed: give a time to come, or leave the previous "
+                "secret empty.",
             )

@@ -28,7 +28,13 @@ PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 PRICE_ID_RE = re.compile(r"^price_[A-Za-z0-9]+$")
 # Served by rcms_api.urls before the endpoint dispatcher: an endpoint there is unreachable.
 RESERVED_PATHS = frozenset({"openapi.json", "swagger"})
-ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+# A host a browser sends in Origin: DNS labels (or localhost, an IPv4 address).
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+ORIGIN_HOST_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_TRIAL_DAYS = 730
+# Ten years: an expiry far past that would not fit a date (year 9999) at all.
+MAX_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
 
 OPERATION_CHOICES = [
     (op.name, f"{op.label} ({op.method})") for op in catalogue.OPERATIONS
@@ -129,13 +135,15 @@ class ApiForm(forms.ModelForm):
     def clean_cors_allowed_origins(self) -> str:
         text = self.cleaned_data.get("cors_allowed_origins", "")
         lines = [line.strip().rstrip("/") for line in text.splitlines() if line.strip()]
-        bad = [line for line in lines if not ORIGIN_RE.match(line)]
+        origins = [browser_origin(line) for line in lines]
+        bad = [line for line, origin in zip(lines, origins, strict=True) if origin is None]
         if bad:
             raise ValidationError(
                 "An origin is a scheme and host, like https://www.example.com "
                 f"(no path): {', '.join(bad)}"
             )
-        return "\n".join(lines)
+        # Stored as a browser sends it, since Origin is compared as text.
+        return "\n".join(origins)
 
 
 class EndpointRouteMixin:
@@ -184,7 +192,8 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
         ),
     )
     trial_period_days = forms.IntegerField(
-        label="Trial period (days)", required=False, min_value=1
+        label="Trial period (days)", required=False, min_value=1,
+        max_value=MAX_TRIAL_DAYS,  # Stripe's own limit
     )
     proration_behavior = forms.ChoiceField(
         label="Proration behaviour",
@@ -200,10 +209,12 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
                   "member keeps the groups until then) instead of cancelling at once.",
     )
     access_token_lifetime = forms.IntegerField(
-        label="Access token lifetime (seconds)", required=False, min_value=1
+        label="Access token lifetime (seconds)", required=False, min_value=1,
+        max_value=MAX_TOKEN_LIFETIME,
     )
     refresh_token_lifetime = forms.IntegerField(
-        label="Refresh token lifetime (seconds)", required=False, min_value=1
+        label="Refresh token lifetime (seconds)", required=False, min_value=1,
+        max_value=MAX_TOKEN_LIFETIME,
     )
 
     class Meta:
@@ -304,6 +315,22 @@ class EndpointForm(EndpointRouteMixin, forms.ModelForm):
         return parameters
 
 
+def browser_origin(text: str) -> str | None:
+    """``text`` as a browser's Origin header spells it (scheme and host in lower case,
+    no default port), or None when no browser could send it."""
+    scheme, sep, rest = text.partition("://")
+    scheme, rest = scheme.lower(), rest.lower()
+    host, _, port = rest.partition(":") if rest.count(":") == 1 else (rest, "", "")
+    if not sep or scheme not in DEFAULT_PORTS or not ORIGIN_HOST_RE.match(host):
+        return None
+    if port:
+        if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+            return None
+        if int(port) != DEFAULT_PORTS[scheme]:
+            return f"{scheme}://{host}:{int(port)}"
+    return f"{scheme}://{host}"
+
+
 class EndpointInlineForm(EndpointRouteMixin, forms.ModelForm):
     """A row of the API's endpoint table (the operation's settings live on its own page)."""
 
@@ -320,11 +347,13 @@ class EndpointInlineForm(EndpointRouteMixin, forms.ModelForm):
         # stop the API's other settings from being saved meanwhile.
         becomes_new = self.instance.pk is None or "operation" in self.changed_data
         operation = cleaned.get("operation")
+        required = {PORTAL: ("return_url",), CHECKOUT: ("products_list", "return_url")}.get(
+            operation, ("products_list",))
+        parameters = self.instance.parameters or {}
         if (
             becomes_new
             and operation in NEEDS_SETTINGS
-            and not (self.instance.parameters or {}).get(
-                "products_list" if operation != PORTAL else "return_url")
+            and not all(parameters.get(name) for name in required)
         ):
             self.add_error(
                 "operation",
