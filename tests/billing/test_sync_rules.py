@@ -371,6 +371,19 @@ def test_an_admin_removing_their_grant_leaves_the_paid_one(customer, groups):
     assert group_names(customer) == ["Gold"]
 
 
+def test_an_admin_moving_their_grant_to_another_group_leaves_the_paid_one(customer, groups):
+    """The same as taking it back: the row they gave now names another group."""
+    given = Membership.objects.create(member=customer, group=groups["gold"], source="admin")
+    send(created=T0, prices=["price_gold"])
+
+    given.group = groups["silver"]  # the member editor's group select, changed
+    given.save()
+
+    assert group_names(customer) == ["Gold", "Silver"]
+    row = Membership.objects.get(member=customer, group=groups["gold"])
+    assert (row.source, row.stripe_subscription_id) == ("stripe", "sub_unit1")
+
+
 def test_an_admin_removing_an_unpaid_group_removes_it(customer, groups):
     Membership.objects.create(member=customer, group=groups["gold"], source="admin")
     send(created=T0, prices=["price_silver"])
