@@ -101,6 +101,8 @@ class BatchWrites(sync.ImmediateWrites):
         for state in states:
             self._index(state)
         self.dirty_states: dict[str, SubscriptionState] = {}
+        # The order the batch will insert its new states in, as their ids will say.
+        self.new_order: dict[str, int] = {}
         self.ops: dict[int, list[tuple]] = {}
 
     def state_of(self, subscription_id: str) -> SubscriptionState | None:
@@ -135,8 +137,11 @@ class BatchWrites(sync.ImmediateWrites):
         live = [s for s in self.by_member.get(pk, {}).values()
                 if s.member_id == pk and not s.deleted and s.status in GRANTING_STATUSES
                 and s.subscription_id != ended]  # (a state may have changed members since)
-        # An unsaved row sorts after the stored ones, as its id will.
-        return max(live, key=lambda s: (s.last_event_created, s.pk or 1 << 62), default=None)
+        # An unsaved row sorts after the stored ones, and after those saved before it
+        # in this batch, as its id will.
+        return max(live, key=lambda s: (s.last_event_created,
+                                        s.pk or (1 << 62) + self.new_order[s.subscription_id]),
+                   default=None)
 
     def held_by(self, member_id: int, subscription_id: str) -> bool:
         if member_id not in self.members:
@@ -148,6 +153,8 @@ class BatchWrites(sync.ImmediateWrites):
         self.by_customer.setdefault(customer_id, member)
 
     def save_state(self, state: SubscriptionState, later: list | None) -> None:
+        if state.pk is None:
+            self.new_order.setdefault(state.subscription_id, len(self.new_order))
         self.states[state.subscription_id] = state
         self.dirty_states[state.subscription_id] = state
         self._index(state)

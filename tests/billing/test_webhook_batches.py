@@ -142,6 +142,45 @@ def test_batches_end_where_one_at_a_time_ends(priced_groups, settings, seed):
     assert _end_state("wy", batched) == _end_state("wx", one_by_one)
 
 
+def test_two_new_subscriptions_of_one_second_late_grant_the_one_stored_last(priced_groups,
+                                                                           settings):
+    """The held subscription ends while two others, created in the same second, are
+    live: one at a time grants the one stored last (the greater id); so must a batch
+    that stores both, though neither has an id yet when it decides."""
+    from tests.fixtures.billing import make_event, make_subscription
+
+    def stream(world: str) -> list[dict]:
+        def event(kind, created, sub, **fields):
+            return make_event(make_subscription(f"sub_{world}_{sub}", customer=f"cus_{world}",
+                                                **fields),
+                              type=f"customer.subscription.{kind}", created=T0 + created,
+                              event_id=f"evt_{world}_{sub}_{kind}")
+        return [event("created", 0, "held", prices=["price_eq_gold"]),
+                event("created", 5, "first", prices=["price_eq_silver"]),
+                event("created", 5, "second", prices=["price_eq_extra"]),
+                event("deleted", 6, "held", prices=["price_eq_gold"], status="canceled")]
+
+    one_by_one = Member.objects.create_user("vx@example.com", "pass-word-123",
+                                            stripe_customer_id="cus_vx")
+    batched = Member.objects.create_user("vy@example.com", "pass-word-123",
+                                         stripe_customer_id="cus_vy")
+    for event in stream("vx"):
+        _receive(event)
+    queue_on(settings)
+    first, *rest = stream("vy")
+    _receive(first)
+    inbox.drain()
+    for event in rest:
+        _receive(event)
+    inbox.drain()  # one batch: both new subscriptions, then the deletion
+
+    one_by_one.refresh_from_db()
+    batched.refresh_from_db()
+    assert one_by_one.stripe_subscription_id == "sub_vx_second"
+    assert batched.stripe_subscription_id == "sub_vy_second"
+    assert [g.name for g in batched.member_groups.all()] == ["Extra"]
+
+
 def test_a_batch_costs_a_fixed_number_of_statements(priced_groups, settings,
                                                    django_assert_max_num_queries):
     """However many events and members: claim, two locks, one write (and the transaction)."""
