@@ -253,6 +253,14 @@ def apply_locked(event: dict, member: Member | None, state: SubscriptionState | 
             f"{(subscription.get('metadata') or {}).get('member_id') or '(none)'}."
         ))
     if customer_id and member.stripe_customer_id and member.stripe_customer_id != customer_id:
+        if (metadata_member_id(subscription) == member.pk and grants_access(subscription)
+                and event["type"] != DELETED_EVENT):
+            # Our checkout made it for this member under a new customer (two sessions
+            # paid before the first webhook): they pay twice, and it grants nothing.
+            logger.warning(
+                "second_customer member=%s subscription=%s customer=%s stored_customer=%s "
+                "outcome=not_granted action=cancel_it_in_stripe", member.pk, subscription_id,
+                customer_id, member.stripe_customer_id)
         return SyncResult(member=member, ignored=True, note=(
             f"The subscription's customer {customer_id} is not the member's customer "
             f"{member.stripe_customer_id}."

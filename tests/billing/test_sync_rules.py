@@ -384,6 +384,26 @@ def test_an_admin_moving_their_grant_to_another_group_leaves_the_paid_one(custom
     assert (row.source, row.stripe_subscription_id) == ("stripe", "sub_unit1")
 
 
+def test_a_live_subscription_our_checkout_made_under_another_customer_is_flagged(
+        customer, groups, caplog):
+    """Two sessions paid before the first webhook, each making its own customer: the
+    member pays twice. The second grants nothing (one customer per member) and, as a
+    second subscription, is logged for an operator to cancel and refund."""
+    send(created=T0, prices=["price_gold"])
+    caplog.set_level("WARNING", logger="payments.sync")
+
+    second = send("customer.subscription.created", created=T0 + 1, sub_id="sub_other",
+                  customer="cus_other", member_id=customer.pk, prices=["price_silver"])
+
+    assert second.event.status == "ignored"
+    assert "is not the member's customer" in second.event.note
+    assert group_names(customer) == ["Gold"]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        f"second_customer member={customer.pk} subscription=sub_other customer=cus_other "
+        "stored_customer=cus_unit1 outcome=not_granted action=cancel_it_in_stripe")
+
+
 def test_an_admin_removing_an_unpaid_group_removes_it(customer, groups):
     Membership.objects.create(member=customer, group=groups["gold"], source="admin")
     send(created=T0, prices=["price_silver"])
