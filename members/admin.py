@@ -442,6 +442,23 @@ class MemberGroupAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if getattr(form, "stripe_warning", None):
             self.message_user(request, form.stripe_warning, messages.WARNING)
+        dropped = form.initial.get("stripe_price_id") if change else None
+        if dropped and dropped != obj.stripe_price_id:
+            self._warn_of_endpoints_selling(request, dropped)
+
+    def _warn_of_endpoints_selling(self, request: HttpRequest, price_id: str) -> None:
+        """A price no group carries any more, which endpoints still offer: they refuse
+        to sell it from now on (a price that grants nothing), so the admin hears it."""
+        from kuroco_billing.rcms_api.models import Endpoint
+
+        selling = [f"/rcms-api/{endpoint.api_id}/{endpoint.path}"
+                   for endpoint in Endpoint.objects.order_by("api_id", "path")
+                   if price_id in ((endpoint.parameters or {}).get("products_list") or [])]
+        if selling and not MemberGroup.objects.filter(stripe_price_id=price_id).exists():
+            self.message_user(request, (
+                f"{price_id} is no group's price now, yet these endpoints still offer it: "
+                f"{', '.join(selling)}. They refuse to sell it (422) until their products "
+                "list changes."), messages.WARNING)
 
     @csrf_protect_m
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="",

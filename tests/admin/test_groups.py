@@ -109,3 +109,28 @@ def test_group_without_price_is_saved(staff_client, stripe_enabled):
 
     assert response.status_code == 302
     assert MemberGroup.objects.get(name="Free").stripe_price_id is None
+
+
+def test_removing_a_price_endpoints_sell_names_them(staff_client, stripe_enabled, cookie_api):
+    """Saved (the administrator may mean it), with a warning: those endpoints now refuse
+    to sell it (422), until their products list changes."""
+    from kuroco_billing.rcms_api.models import Endpoint
+
+    gold = MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold1")
+    Endpoint.objects.create(api=cookie_api, path="stripe/checkout", operation="checkout",
+                            parameters={"products_list": ["price_gold1"],
+                                        "return_url": "https://www.example.com/thanks"})
+    Endpoint.objects.create(api=cookie_api, path="stripe/plans", operation="plans",
+                            parameters={"products_list": ["price_other1", "price_gold1"]})
+
+    response = staff_client.post(f"/admin/members/membergroup/{gold.pk}/change/",
+                                 {"name": "Gold", "description": "", "stripe_price_id": ""},
+                                 follow=True)
+
+    gold.refresh_from_db()
+    assert gold.stripe_price_id is None
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert warnings == [
+        f"price_gold1 is no group's price now, yet these endpoints still offer it: "
+        f"/rcms-api/{cookie_api.pk}/stripe/checkout, /rcms-api/{cookie_api.pk}/stripe/plans. "
+        "They refuse to sell it (422) until their products list changes."]
