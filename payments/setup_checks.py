@@ -133,6 +133,15 @@ def portal_check(stripe_settings: StripeSettings) -> CheckResult | None:
         return CheckResult("error", "Stripe has no default Billing Portal configuration.",
                            PORTAL_ITEM)
     update = (portal.get("features") or {}).get("subscription_update") or {}
+    if update.get("enabled") and "products" not in update:
+        # Optional in Stripe's schema (its own example leaves it out): unknown, not refused.
+        return CheckResult(
+            "warning",
+            f"The Billing Portal ({portal.get('id')}) allows plan switching, but Stripe did "
+            f"not say to which products: check that it offers {', '.join(offered)} "
+            "(Stripe: Settings → Billing → Customer portal).",
+            PORTAL_ITEM,
+        )
     allowed = {str(price) for product in (update.get("products") or [])
                for price in (product.get("prices") or [])} if update.get("enabled") else set()
     missing = [price for price in offered if price not in allowed]  # in the endpoints' order

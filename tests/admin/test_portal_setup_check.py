@@ -53,3 +53,32 @@ def test_prices_the_portal_does_not_allow_are_named(config, stripe_client):
             {"product": gold.product, "prices": [gold.id]},
             {"product": silver.product, "prices": [silver.id]}]}}})
     assert portal_check(config).level == "success"
+
+
+def test_a_configuration_that_does_not_list_its_products_is_not_a_false_warning(
+        config, stripe_client, emulator):
+    """Stripe's schema makes features.subscription_update.products optional (its own
+    example configurations leave it out): then nothing tells which prices are allowed,
+    and the check says so instead of naming every offered price as refused."""
+    from tests.billing.emulator_requests import watch
+
+    gold = monthly(stripe_client, "Gold", 1000)
+    MemberGroup.objects.create(name="Gold", stripe_price_id=gold.id)
+    api = Api.objects.create(title="Site", security="cookie")
+    Endpoint.objects.create(api=api, path="stripe/change_plan", operation="change_plan",
+                            parameters={"products_list": [gold.id]})
+    listed = stripe_client.v1.billing_portal.configurations.list(
+        params={"is_default": True}).to_dict()
+    default = listed["data"][0]
+    update = default["features"]["subscription_update"]
+    update.update(enabled=True, default_allowed_updates=["price"])
+    del update["products"]  # as in Stripe's own example configuration
+    watch(emulator).answers.append(("GET", "/v1/billing_portal/configurations", 200, listed))
+
+    result = portal_check(config)
+
+    assert result.level == "warning"
+    assert result.message == (
+        f"The Billing Portal ({default['id']}) allows plan switching, but Stripe did not say "
+        f"to which products: check that it offers {gold.id} (Stripe: Settings → Billing → "
+        "Customer portal).")
