@@ -498,7 +498,9 @@ def create_webhook_endpoint(
     deleted and registered again for the same URL, and a replay would hand back
     the deleted one.
     """
-    params: dict[str, Any] = {"url": url, "enabled_events": list(events)}
+    # Events in the version this app reads (the SDK's), not the account's default.
+    params: dict[str, Any] = {"url": url, "enabled_events": list(events),
+                              "api_version": stripe.api_version}
     if description:
         params["description"] = description
     key = idempotency_key or f"kb-webhook-endpoint-{uuid.uuid4().hex}"

@@ -45,6 +45,17 @@ def test_a_webhook_endpoint_create_sends_a_key_of_its_own(stripe_enabled, emulat
     assert all(key.startswith("kb-webhook-endpoint-") for key in keys), keys
 
 
+def test_a_webhook_endpoint_is_pinned_to_the_api_version_the_app_reads(stripe_enabled):
+    """Else Stripe shapes its events in the account's default version, which may be
+    another than the one the app's parsing follows."""
+    import stripe
+
+    made = gateway.create_webhook_endpoint(url="http://127.0.0.1:9/hook",
+                                           events=["customer.subscription.created"])
+
+    assert made["api_version"] == stripe.api_version == "2026-10-28.endive"
+
+
 def test_every_create_sends_a_key(stripe_enabled, emulator, basic_price):
     price_id, _ = basic_price
     stripe_log = watch(emulator)
