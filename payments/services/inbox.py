@@ -134,7 +134,8 @@ def drain_batch(limit: int) -> int:
                 return 0
             outcome = batch.apply_batch(claimed)
             deferred = {id(event) for event in outcome.deferred}
-            _keep_claimed([pk for pk, event in claimed if id(event) in deferred])
+            kept = [(pk, event) for pk, event in claimed if id(event) in deferred]
+            _keep_claimed([pk for pk, _ in kept])
     except Exception as exc:
         # Rolled back (the claim wrote nothing). Each event is applied on its own
         # below: a failure is then recorded on the event that failed, retried later.
@@ -143,14 +144,24 @@ def drain_batch(limit: int) -> int:
         else:
             logger.exception("webhook_batch_failed outcome=one_by_one")
         with transaction.atomic():
-            claimed = _claim(limit)
+            claimed = kept = _claim(limit)
             _keep_claimed([pk for pk, _ in claimed])
         outcome = batch.BatchOutcome(deferred=[event for _, event in claimed])
     batch.log_applied(outcome, started)
     if outcome.left_open:
         checkout.expire_sessions(outcome.left_open)  # committed: now Stripe may be asked
-    for event in outcome.deferred:
-        _apply_one(event)
+    order = {id(event): n for n, event in enumerate(outcome.deferred)}
+    left = sorted(kept, key=lambda pair: order[id(pair[1])])  # in the order applied
+    try:
+        while left:
+            _apply_one(left[0][1])
+            left.pop(0)
+    finally:
+        # Stopped by an error nothing recorded (the database's: a deadlock, a lost
+        # connection): what it did not settle goes back to the queue for the next
+        # round at once, rather than staying claimed for CLAIM_SECONDS.
+        if left:
+            _release([pk for pk, _ in left])
     return len(claimed)
 
 
@@ -176,6 +187,14 @@ def _keep_claimed(pks: list[int]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(_KEEP_CLAIMED_SQL, [timezone.now() + timedelta(seconds=CLAIM_SECONDS),
                                                pks])
+
+
+def _release(pks: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, [pks])
+
+
+_RELEASE_SQL = f"""UPDATE "{_EVENTS}" SET "claimed_until" = NULL WHERE "id" = ANY(%s)"""  # noqa: S608
 
 
 def _claim(limit: int) -> list[tuple[int, dict]]:

@@ -259,6 +259,32 @@ def test_events_left_to_the_one_event_path_are_not_taken_by_another_drain(
     assert row(boom).claimed_until is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_transient_database_error_one_by_one_keeps_nothing_claimed(
+        client, customer, gold, other_member):
+    """A deadlock (an OperationalError, which nothing records on the event) stops the
+    one-by-one round: the events it had not settled are left for the next drain at
+    once, not kept claimed for CLAIM_SECONDS."""
+    from django.db import OperationalError
+
+    with connection.cursor() as cursor:
+        cursor.execute(refuse_state_sql("sub_boom", errcode="40P01"))
+    good, boom = queue_a_good_and_a_failing_event(client, other_member)
+    later = make_event(make_subscription("sub_later", customer="cus_unit1"))
+    post_event(client, later)
+    try:
+        with pytest.raises(OperationalError):
+            inbox.drain()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(heal_sql())
+
+    assert [row(e).status for e in (good, boom, later)] == ["processed", "received",
+                                                            "received"]
+    assert row(boom).claimed_until is None and row(later).claimed_until is None
+    assert inbox.drain() == 2  # the next round takes them at once
+
+
 def test_stripe_sending_a_failed_event_again_retries_it_at_once(client, customer, gold,
                                                                other_member,
                                                                failing_subscription):
