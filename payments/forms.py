@@ -222,10 +222,13 @@ class StripeSettingsForm(forms.ModelForm):
                 "previous_webhook_secret_expires_at",
                 "Give the date and time until which the previous secret stays valid.",
             )
-        elif cleaned.get("previous_webhook_secret") and expires_at <= timezone.now():
-            # It would never be used: deliveries signed with it would be refused at once.
+        elif (cleaned.get("previous_webhook_secret") and expires_at <= timezone.now()
+              and {"previous_webhook_secret", "previous_webhook_secret_expires_at"}
+              & set(self.changed_data)):
+            # It would never be used. Checked as it is entered only: once the time has
+            # passed, it must not block other changes (turning payments off, say).
             self.add_error(
                 "previous_webhook_secret_expires_at",
-                "That time has already passed: give a time to come, or leave the previous "
-                "secret empty.",
+                "That time has already passed: give a time to come, or clear the previous "
+                "secret.",
             )

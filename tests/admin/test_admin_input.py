@@ -97,6 +97,28 @@ def test_a_previous_webhook_secret_already_expired_is_refused(staff_client):
     assert "already passed" in response.content.decode()
 
 
+def test_a_previous_secret_that_expired_since_blocks_no_other_change(staff_client):
+    """Checked when it is entered, not on every later save (say, turning payments off)."""
+    import datetime
+
+    from django.utils import timezone
+
+    from payments.models import StripeSettings
+
+    config = StripeSettings.load()
+    config.previous_webhook_secret = "whsec_OldSigningSecret1111"
+    config.previous_webhook_secret_expires_at = timezone.now() - datetime.timedelta(days=1)
+    config.save()
+
+    response = staff_client.post(FORM_URL, form_data(
+        previous_webhook_secret_expires_at_0=config.previous_webhook_secret_expires_at.strftime(
+            "%Y-%m-%d"),
+        previous_webhook_secret_expires_at_1=config.previous_webhook_secret_expires_at
+        .strftime("%H:%M:%S")))
+
+    assert response.status_code == 302
+
+
 @pytest.mark.parametrize("url", [
     "/admin/members/member/?plan=abc",
     "/admin/members/member/?subscription_status=%00",
