@@ -41,8 +41,9 @@ class AlwaysSafeExceptionReporterFilter(SafeExceptionReporterFilter):
         return super().get_traceback_frame_variables(request, tb_frame)
 
 
-# scheme://user:password@host: the password part.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.I)
+# scheme://user:password@host: the password part, up to the last "@" (a password
+# may hold "/" or an unescaped "@"; starring a little more is harmless here).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)\S+@", re.I)
 
 
 def _beneath_all_sensitive(frame) -> bool:

@@ -142,7 +142,8 @@ class Drainer:
         self._wake.set()
 
     def running_here(self) -> bool:
-        return self._pid == os.getpid() and self._thread is not None
+        return (self._pid == os.getpid() and self._thread is not None
+                and self._thread.is_alive())
 
     def stop(self, timeout: float = 10) -> None:
         """End the thread (after its current drain) and close its connection."""

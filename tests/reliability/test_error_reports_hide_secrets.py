@@ -336,3 +336,15 @@ def test_a_password_inside_a_cache_url_is_hidden(client, caplog, settings):
     assert REDIS_PASSWORD not in report
     assert page.status_code == 400
     assert REDIS_PASSWORD not in page.content.decode()
+
+
+@pytest.mark.parametrize("password", ["pa/ss4242", "p@ss4242", "pl@in/and:odd4242"])
+def test_a_url_password_with_a_slash_or_an_at_sign_is_hidden_whole(password):
+    from kuroco_billing.debug import AlwaysSafeExceptionReporterFilter
+
+    cleansed = AlwaysSafeExceptionReporterFilter().cleanse_setting(
+        "CACHES", {"default": {"LOCATION": f"redis://user:{password}@cache.internal:6379/0"}})
+
+    location = cleansed["default"]["LOCATION"]
+    assert location.startswith("redis://user:") and location.endswith("@cache.internal:6379/0")
+    assert "4242" not in location
