@@ -133,9 +133,9 @@ def drain_batch(limit: int) -> int:
             if not claimed:
                 return 0
             outcome = batch.apply_batch(claimed)
-            deferred = {id(event) for event in outcome.deferred}
-            kept = [(pk, event) for pk, event in claimed if id(event) in deferred]
-            _keep_claimed([pk for pk, _ in kept])
+            pk_of = {id(event): pk for pk, event in claimed}
+            left = [(pk_of[id(event)], event) for event in outcome.deferred]
+            _keep_claimed([pk for pk, _ in left])
     except Exception as exc:
         # Rolled back (the claim wrote nothing). Each event is applied on its own
         # below: a failure is then recorded on the event that failed, retried later.
@@ -144,14 +144,13 @@ def drain_batch(limit: int) -> int:
         else:
             logger.exception("webhook_batch_failed outcome=one_by_one")
         with transaction.atomic():
-            claimed = kept = _claim(limit)
+            claimed = left = _claim(limit)
             _keep_claimed([pk for pk, _ in claimed])
         outcome = batch.BatchOutcome(deferred=[event for _, event in claimed])
     batch.log_applied(outcome, started)
     if outcome.left_open:
         checkout.expire_sessions(outcome.left_open)  # committed: now Stripe may be asked
-    order = {id(event): n for n, event in enumerate(outcome.deferred)}
-    left = sorted(kept, key=lambda pair: order[id(pair[1])])  # in the order applied
+    left = list(left)  # (row ID, event) in order; a copy, popped as each is settled
     try:
         while left:
             _apply_one(left[0][1])
