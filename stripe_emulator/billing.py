@@ -28,6 +28,9 @@ CLOCK_LIMIT = 32_503_680_000  # 3000-01-01T00:00:00Z
 # Events that renewals and the hosted page cause have no API request behind them.
 NO_REQUEST = {"id": None, "idempotency_key": None}
 
+# Statuses no clock event changes any more.
+ENDED = ("canceled", "incomplete_expired")
+
 
 class CheckoutClosed(Exception):
     """The session is no longer open (``status`` says why)."""
@@ -305,6 +308,10 @@ def _next_due(store: Store, now: int) -> tuple[int, str, dict[str, Any]] | None:
     """The earliest thing whose time has come: a period end, a retry or a session expiry."""
     due: list[tuple[int, str, dict[str, Any]]] = []
     for sub in store.all("subscription"):
+        # A scheduled cancellation happens at its time whatever the status (a past_due
+        # one too); at a period end it comes before the renewal ("cancel" sorts first).
+        if sub["cancel_at"] and sub["cancel_at"] <= now and sub["status"] not in ENDED:
+            due.append((sub["cancel_at"], "cancel", sub))
         if sub["status"] in ("active", "trialing"):
             end = current_period(sub)[1]
             if end <= now:
@@ -336,7 +343,7 @@ def process_due(store: Store, limit: int = 100_000) -> int:
                 invoice = store.get("invoice", obj["latest_invoice"])
                 assert invoice is not None
                 retry(store, obj, invoice, at)
-            elif obj["cancel_at_period_end"]:
+            elif kind == "cancel" or obj["cancel_at_period_end"]:
                 end_subscription(store, obj, at, reason="cancellation_requested")
             else:
                 renew(store, obj, at)

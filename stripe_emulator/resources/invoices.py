@@ -178,6 +178,10 @@ def retrieve(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
 
 def list_(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     customer = get_str(params, "customer")
+    if customer and customer not in ctx.store.private.get("deleted_customers", []):
+        # As Stripe: a customer it never had is refused, not an empty list (a deleted
+        # one still lists its invoices).
+        require(ctx, "customer", customer, param="customer", status=400)
     subscription = get_str(params, "subscription")
     status = get_enum(params, "status", STATUSES)
     in_range = created_filter(params)

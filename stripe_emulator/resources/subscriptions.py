@@ -9,7 +9,7 @@ import copy
 from typing import Any
 
 from ..context import Ctx
-from ..errors import StripeError, invalid
+from ..errors import StripeError, invalid, unknown_param
 from ..listing import created_filter, paginate
 from ..params import get_bool, get_dict, get_enum, get_int, get_list, get_str, merge_metadata
 from ..state import Store
@@ -19,6 +19,22 @@ from .prices import plan_from_price
 STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled",
             "unpaid", "paused")
 CANCELED_UPDATABLE = {"metadata", "cancellation_details", "expand"}
+# What the emulator applies on update; the rest of Stripe's parameters (below) are refused
+# as unsupported, and any other name as Stripe refuses it: parameter_unknown.
+UPDATABLE = CANCELED_UPDATABLE | {"items", "proration_behavior", "payment_behavior",
+                                  "default_payment_method", "cancel_at_period_end",
+                                  "cancel_at"}
+# Stripe's own (SubscriptionUpdateParams of the pinned SDK, API version 2026-10-28.endive).
+STRIPE_UPDATE_PARAMS = UPDATABLE | {
+    "add_invoice_items", "application_fee_percent", "automatic_tax", "billing_cycle_anchor",
+    "billing_schedules", "billing_thresholds", "collection_method", "days_until_due",
+    "default_source", "default_tax_rates", "description", "discounts", "invoice_settings",
+    "off_session", "on_behalf_of", "pause_collection", "payment_settings",
+    "pending_invoice_item_interval", "proration_date", "transfer_data", "trial_end",
+    "trial_from_plan", "trial_settings",
+}
+# ``cancel_at``'s words for "the end of the current period" (one interval here: the same).
+PERIOD_END_WORDS = ("min_period_end", "max_period_end", "max_billed_until")
 
 
 def build_item(store: Store, *, subscription_id: str, price: dict[str, Any], quantity: int,
@@ -194,7 +210,30 @@ def _payment_method(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> st
     return pm_id
 
 
+def _check_names(params: dict[str, Any]) -> None:
+    for name in params:
+        if name not in STRIPE_UPDATE_PARAMS:
+            raise unknown_param(name)
+        if name not in UPDATABLE:
+            raise invalid(name, f"The emulator does not support `{name}` on a subscription "
+                          "update.")
+
+
+def _cancel_at(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> int | None:
+    """``cancel_at``: a future time, one of PERIOD_END_WORDS, or "" to clear it."""
+    raw = params["cancel_at"]
+    if raw == "":
+        return None
+    if raw in PERIOD_END_WORDS:
+        return current_period(sub)[1]
+    when = get_int(params, "cancel_at", minimum=0)
+    if when is None or when <= ctx.store.now():
+        raise invalid("cancel_at", "cancel_at must be in the future.")
+    return when
+
+
 def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
+    _check_names(params)
     old = require(ctx, "subscription", id)
     if old["status"] == "canceled" and set(params) - CANCELED_UPDATABLE:
         raise invalid(None, "A canceled subscription can only update its cancellation_details "
@@ -224,20 +263,28 @@ def update(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:
         if sub["cancel_at_period_end"]:  # a new interval moves the period end
             sub["cancel_at"] = current_period(sub)[1]
     flag = get_bool(params, "cancel_at_period_end")
+    if flag and params.get("cancel_at") not in (None, ""):
+        raise invalid("cancel_at", "You may not set both `cancel_at` and "
+                      "`cancel_at_period_end`.")
     if flag is not None and flag != old["cancel_at_period_end"]:
-        sub["cancel_at_period_end"] = flag
-        sub["cancel_at"] = current_period(sub)[1] if flag else None
-        sub["canceled_at"] = ctx.store.now() if flag else None
-        if flag:
-            sub["cancellation_details"]["reason"] = "cancellation_requested"
-        else:
-            sub["cancellation_details"]["reason"] = None
+        _schedule(ctx, sub, current_period(sub)[1] if flag else None, at_period_end=flag)
+    if "cancel_at" in params:
+        _schedule(ctx, sub, _cancel_at(ctx, sub, params), at_period_end=False)
     previous = {k: old[k] for k in sub if old.get(k) != sub.get(k)}
     if previous:
         ctx.store.put("subscription", sub)
         ctx.store.emit("customer.subscription.updated", sub, request=ctx.request,
                        previous_attributes=previous)
     return sub
+
+
+def _schedule(ctx: Ctx, sub: dict[str, Any], cancel_at: int | None, *,
+              at_period_end: bool) -> None:
+    """Set (or, with None, clear) the cancellation Stripe will carry out at ``cancel_at``."""
+    sub["cancel_at_period_end"] = at_period_end and cancel_at is not None
+    sub["cancel_at"] = cancel_at
+    sub["canceled_at"] = ctx.store.now() if cancel_at else None
+    sub["cancellation_details"]["reason"] = "cancellation_requested" if cancel_at else None
 
 
 def cancel(ctx: Ctx, params: dict[str, Any], id: str) -> dict[str, Any]:

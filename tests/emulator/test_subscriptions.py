@@ -123,3 +123,86 @@ def test_trial_converts_to_active_or_past_due(stripe_client, emulator):
     paid = stripe_client.v1.invoices.retrieve(good.latest_invoice)
     assert paid.status == "paid" and paid.amount_paid == 1000
     assert good["items"].data[0].current_period_start == good.trial_end
+
+
+def test_cancel_at_schedules_on_a_date_clears_and_ends_then(stripe_client, emulator):
+    """Stripe's ``cancel_at``: a future time, ``min_period_end``/``max_period_end``, or ""
+    to clear; ``cancel_at_period_end`` stays false; the clock ends it at that time."""
+    _s, sub = subscribe(stripe_client)
+    period_end = sub["items"].data[0].current_period_end
+    when = emulator.now() + 3 * DAY
+
+    dated = stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at": when})
+    assert (dated.cancel_at, dated.cancel_at_period_end) == (when, False)
+    assert dated.cancellation_details.reason == "cancellation_requested"
+    event = stripe_client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
+    assert event.data.previous_attributes.cancel_at is None
+    at_end = stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at": "min_period_end"})
+    assert (at_end.cancel_at, at_end.cancel_at_period_end) == (period_end, False)
+    cleared = stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at": ""})
+    assert (cleared.cancel_at, cleared.canceled_at, cleared.cancel_at_period_end) == (
+        None, None, False)
+
+    stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at": when})
+    emulator.advance(3 * DAY + 1)
+    ended = stripe_client.v1.subscriptions.retrieve(sub.id)
+    assert (ended.status, ended.ended_at) == ("canceled", when)
+    assert event_types(stripe_client)[-1] == "customer.subscription.deleted"
+
+
+def test_a_past_due_subscription_ends_at_its_cancel_at(stripe_client, emulator):
+    _s, sub = subscribe(stripe_client, FAIL_LATER)
+    emulator.advance(sub["items"].data[0].current_period_end - emulator.now() + 60)
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    when = emulator.now() + 2 * DAY
+    stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at": when})
+
+    emulator.advance(2 * DAY + 1)
+
+    ended = stripe_client.v1.subscriptions.retrieve(sub.id)
+    assert (ended.status, ended.ended_at) == ("canceled", when)
+
+
+@pytest.mark.parametrize(("params", "param", "code"), [
+    ({"cancel_at": "1"}, "cancel_at", None),  # in the past
+    ({"cancel_at": "soon"}, "cancel_at", "parameter_invalid_integer"),
+    ({"cancel_at_period_end": "true", "cancel_at": "min_period_end"}, "cancel_at", None),
+    ({"cancel_at_period_ends": "true"}, "cancel_at_period_ends", "parameter_unknown"),
+    ({"trial_end": "now"}, "trial_end", None),  # Stripe's, not the emulator's
+])
+def test_an_update_stripe_or_the_emulator_refuses_changes_nothing(stripe_client, params, param,
+                                                                   code):
+    _s, sub = subscribe(stripe_client)
+    before = stripe_client.v1.subscriptions.retrieve(sub.id).to_dict()
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.subscriptions.update(sub.id, params=params)
+
+    assert refused.value.http_status == 400
+    assert (refused.value.param, refused.value.code) == (param, code)
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).to_dict() == before
+
+
+def test_the_update_parameters_are_stripes():
+    """The emulator's list of Stripe's update parameters is the pinned SDK's."""
+    import typing
+
+    from stripe.params._subscription_update_params import SubscriptionUpdateParams
+
+    from stripe_emulator.resources.subscriptions import STRIPE_UPDATE_PARAMS
+
+    assert set(typing.get_type_hints(SubscriptionUpdateParams)) == STRIPE_UPDATE_PARAMS
+
+
+def test_invoices_of_a_customer_never_had_are_refused_of_a_deleted_one_listed(stripe_client):
+    """As Stripe: "No such customer" (resource_missing, param customer) for an ID it never
+    had; a deleted customer's invoices stay listed."""
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.invoices.list(params={"customer": "cus_neverhere"})
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (
+        400, "resource_missing", "customer")
+
+    session, _sub = subscribe(stripe_client)
+    stripe_client.v1.customers.delete(session.customer)
+    listed = stripe_client.v1.invoices.list(params={"customer": session.customer})
+    assert len(listed.data) == 1
