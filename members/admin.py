@@ -345,8 +345,9 @@ class MemberAdmin(UserAdmin):
         answer = _stored_subscription(obj)
         if not answer or answer.get("status") in (None, "canceled"):
             return EMPTY
-        names = ["resume" if answer["cancel_at_period_end"] else "cancel_at_period_end",
-                 "cancel_now"]
+        # A cancellation on a date set in Stripe's Dashboard is undone by Resume too.
+        scheduled = answer["cancel_at_period_end"] or answer["cancel_at"]
+        names = ["resume" if scheduled else "cancel_at_period_end", "cancel_now"]
         from payments.services.admin_billing import ACTIONS
 
         return format_html_join(" ", '<a class="button" href="{}">{}</a>', (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from members.models import Member
 
 from .. import gateway
+from .member_subscription import customer_gone, forget_customer
 
 DEFAULT_LIMIT = 12
 MAX_LIMIT = 24
@@ -18,6 +19,14 @@ def member_invoices(member: Member, limit: int = DEFAULT_LIMIT) -> list[dict]:
         "stripe_customer_id", flat=True).first()
     if not customer_id:
         return []
-    invoices = gateway.list_invoices(customer_id, limit=max(1, min(limit, MAX_LIMIT)),
-                                     member_id=member.pk)
+    try:
+        invoices = gateway.list_invoices(customer_id, limit=max(1, min(limit, MAX_LIMIT)),
+                                         member_id=member.pk)
+    except gateway.StripeInvalidRequest as exc:
+        if not customer_gone(exc):
+            raise
+        # Deleted in Stripe's dashboard: no invoices any more, as portal and checkout
+        # see it too; the next checkout makes a new customer.
+        forget_customer(member.pk, customer_id)
+        return []
     return [{name: invoice.get(name) for name in FIELDS} for invoice in invoices]

@@ -10,6 +10,7 @@ import requests
 from kuroco_billing.rcms_api.models import Endpoint
 from members.models import Member, MemberGroup
 from payments.models import StripeSettings, SubscriptionChange, SubscriptionState
+from payments.services.admin_billing import run_action
 from tests.fixtures.accounts import MEMBER_PASSWORD, OTHER_PASSWORD
 from tests.fixtures.billing import (
     RENEWAL_FAILS_CARD,
@@ -551,3 +552,124 @@ def test_a_price_archived_in_stripe_is_a_422_naming_no_stripe_parameter(
     assert "field" not in error_of(change)  # Stripe's "items[0][price]" is not the caller's
     assert SubscriptionChange.objects.get(params__items__0__price=silver_price).status == (
         "failed")
+
+
+def test_invoices_of_a_customer_this_stripe_account_never_had_are_none_and_it_is_forgotten(
+        stripe_enabled, plans, shopper, member):
+    """The keys were switched to another account, or the customer was removed for good:
+    Stripe answers "No such customer" (resource_missing); as portal and checkout do, the
+    member's customer is forgotten, and the list is empty rather than a 422 for ever."""
+    Member.objects.filter(pk=member.pk).update(stripe_customer_id="cus_neverhere")
+
+    response = shopper.get("stripe/invoices")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["list"] == []
+    assert Member.objects.get(pk=member.pk).stripe_customer_id is None
+    assert shopper.get("stripe/invoices").json()["list"] == []  # no Stripe call needed now
+
+
+# --- A cancellation Stripe holds as a date (``cancel_at``) -----------------------------
+# As Stripe's Dashboard's "cancel on a custom date" sets it: the member and the
+# administrator see it and can undo it, and asking to cancel at the period end never
+# moves it later.
+
+
+def _period_end(stripe_enabled, subscription_id: str) -> int:
+    sub = stripe_enabled.client.v1.subscriptions.retrieve(subscription_id)
+    return sub["items"]["data"][0]["current_period_end"]
+
+
+def _ends_on(stripe_enabled, shopper, member, days_before_period_end: int):
+    """The member subscribes; then Stripe is told to end it on a date (as the Dashboard
+    does), and its updated event reaches the app."""
+    member = subscribe(stripe_enabled, shopper, member)
+    sub_id = member.stripe_subscription_id
+    when = _period_end(stripe_enabled, sub_id) - days_before_period_end * DAY
+    updated = stripe_enabled.client.v1.subscriptions.update(sub_id, params={"cancel_at": when})
+    assert (updated["cancel_at"], updated["cancel_at_period_end"]) == (when, False)
+    stripe_enabled.drain()
+    assert wait_for(lambda: SubscriptionState.objects.get(subscription_id=sub_id).cancel_at)
+    return member, when
+
+
+def test_the_subscription_shows_the_date(stripe_enabled, plans, shopper, member):
+    member, when = _ends_on(stripe_enabled, shopper, member, 10)
+
+    view = shopper.get("stripe/subscription").json()["subscription"]
+
+    assert (view["cancel_at"], view["cancel_at_period_end"]) == (when, False)
+
+
+def test_resume_undoes_a_cancellation_on_a_date(stripe_enabled, plans, shopper, member):
+    member, _ = _ends_on(stripe_enabled, shopper, member, 10)
+
+    response = shopper.post("stripe/resume")
+
+    assert response.status_code == 200, response.text
+    sub = stripe_enabled.client.v1.subscriptions.retrieve(member.stripe_subscription_id)
+    assert (sub["cancel_at"], sub["cancel_at_period_end"]) == (None, False)
+    change = SubscriptionChange.objects.get()
+    assert (change.action, change.params, change.status) == ("resume", {"cancel_at": ""},
+                                                             "done")
+
+
+def test_cancel_at_period_end_keeps_an_earlier_date(stripe_enabled, plans, shopper, member):
+    """Already ending before the period end: the same answer, no call; the member is not
+    given the rest of the period behind the administrator's back."""
+    member, when = _ends_on(stripe_enabled, shopper, member, 10)
+
+    response = shopper.post("stripe/cancel_at_period_end")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["cancel_at"] == when
+    sub = stripe_enabled.client.v1.subscriptions.retrieve(member.stripe_subscription_id)
+    assert sub["cancel_at"] == when
+    assert not SubscriptionChange.objects.exists()
+
+
+def test_cancel_at_period_end_brings_a_later_date_back_to_the_period_end(
+        stripe_enabled, plans, shopper, member):
+    """A date after the period end would bill one more renewal the member asked not to pay."""
+    member, _ = _ends_on(stripe_enabled, shopper, member, -40)
+    period_end = _period_end(stripe_enabled, member.stripe_subscription_id)
+
+    response = shopper.post("stripe/cancel_at_period_end")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["cancel_at"] == period_end
+    sub = stripe_enabled.client.v1.subscriptions.retrieve(member.stripe_subscription_id)
+    assert (sub["cancel_at"], sub["cancel_at_period_end"]) == (period_end, True)
+
+
+def test_the_administrators_panel_offers_resume_and_it_works(stripe_enabled, plans, shopper,
+                                                             member, admin_user, admin_client):
+    member, _ = _ends_on(stripe_enabled, shopper, member, 10)
+    page = admin_client.get(f"/admin/members/member/{member.pk}/change/").content.decode()
+    assert f"/admin/members/member/{member.pk}/billing/resume/" in page
+    assert "/billing/cancel_at_period_end/" not in page
+
+    succeeded, message = run_action("resume", member, admin_user)
+
+    assert succeeded, message
+    sub = stripe_enabled.client.v1.subscriptions.retrieve(member.stripe_subscription_id)
+    assert sub["cancel_at"] is None
+
+
+def test_a_past_due_subscription_ends_on_its_date(stripe_enabled, plans, shopper, member):
+    """The renewal failed (past_due), the member cancels at the period end: Stripe ends it
+    then, whatever its status, and the member leaves the paid groups."""
+    member = subscribe(stripe_enabled, shopper, member, card=RENEWAL_FAILS_CARD)
+    stripe_enabled.advance(32 * DAY)
+    client = stripe_enabled.client
+    assert client.v1.subscriptions.retrieve(member.stripe_subscription_id)["status"] == "past_due"
+    response = shopper.post("stripe/cancel_at_period_end")
+    assert response.status_code == 200, response.text
+    cancel_at = response.json()["cancel_at"]
+    now = stripe_enabled.post("/_emulator/advance", seconds=0).json()["now"]
+
+    stripe_enabled.advance(cancel_at - now + DAY)
+
+    sub = client.v1.subscriptions.retrieve(member.stripe_subscription_id)
+    assert (sub["status"], sub["ended_at"]) == ("canceled", cancel_at)
+    assert wait_for(lambda: groups_of(member) == [])
