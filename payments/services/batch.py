@@ -195,6 +195,10 @@ def apply_batch(claimed: list[tuple[int, dict]]) -> BatchOutcome:
             member = writes.members.get(sync.metadata_member_id(subscription) or 0)
         if event["type"] not in WEBHOOK_EVENTS or (member and member.pk in deferred_members):
             _defer(outcome, event, member, deferred_members)
+            if member is not None and customer_id:
+                # Not applied here, yet it may give the member this customer: a later
+                # event known by that customer alone must find them, and wait its turn.
+                writes.by_customer.setdefault(customer_id, member)
             continue
         if member is not None and owner.setdefault(subscription["id"], member.pk) != member.pk:
             raise Unbatchable("one subscription, two members")

@@ -448,3 +448,41 @@ def test_a_batch_builds_while_deliveries_come_and_wakes_once_per_quiet_window(se
     drainers._build_batch(lambda: asked.append(0) or True)  # deliveries never pause
     assert 0.4 <= time.monotonic() - started < 0.6, "the batch delay bounds the wait"
     assert len(asked) <= 0.4 / drainers.QUIET_SECONDS + 1
+
+
+def test_a_customer_first_named_by_an_event_left_to_the_one_event_path_leads_the_later_ones(
+        client, member, gold, stripe_settings):
+    """A member known by metadata alone, left to the one-event path (a same-second tie);
+    their next event names their customer, and another subscription of that customer
+    follows in the batch: it waits its turn after theirs, as the one-event path orders
+    them, and is not settled first as "no member has this customer"."""
+    silver = MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver")
+    t0 = int(time.time()) - 5000
+
+    def event(sub_id, created, kind="updated", **sub):
+        return make_event(make_subscription(sub_id, **sub), created=created,
+                          type=f"customer.subscription.{kind}",
+                          event_id=f"evt_{sub_id}_{kind}_{created}")
+
+    post_event(client, event("sub_s1", t0, "created", customer=None, member_id=member.pk))
+    inbox.drain()
+    later = [
+        # A tie: one by one (no Stripe here to settle it: it fails, to be retried).
+        event("sub_s1", t0, customer=None, member_id=member.pk),
+        event("sub_s1", t0 + 1, customer="cus_new", member_id=member.pk),
+        event("sub_s2", t0 + 2, "created", customer="cus_new", prices=["price_silver"]),
+        event("sub_s1", t0 + 3, "deleted", customer="cus_new", member_id=member.pk,
+              status="canceled"),
+    ]
+    for each in later:
+        post_event(client, each)
+
+    inbox.drain()
+
+    member.refresh_from_db()
+    second = row(later[2])
+    assert (second.status, second.member_id) == ("ignored", member.pk)
+    assert "second subscription sub_s2" in second.note
+    # The held one ended: the member's other live subscription took over at once.
+    assert (member.stripe_customer_id, member.stripe_subscription_id) == ("cus_new", "sub_s2")
+    assert groups(member) == [silver.name]
