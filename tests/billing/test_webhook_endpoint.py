@@ -493,6 +493,44 @@ def test_a_nul_is_told_apart_from_a_backslash_before_u0000(client, stripe_settin
             json.loads(body)["description"])
 
 
+@pytest.mark.parametrize(("where", "escaped"), [
+    ("id", "evt_\\ud800"), ("type", "customer.\\ud800"), ("subscription", "sub_\\udfff"),
+    ("customer", "cus_\\udfff"), ("status", "\\ud800"), ("price", "price_\\ud800x"),
+    ("description", "half \\udfff\\ud800 pair"),
+])
+def test_a_lone_surrogate_is_a_400_and_stores_nothing(client, stripe_settings, customer, gold,
+                                                       caplog, where, escaped):
+    """Half of a surrogate pair (a \\ud800 escape alone) decodes to a character no database
+    encoding holds: refused at the door like a NUL, not a 500 that Stripe retries."""
+    event = make_event(make_subscription())
+    event["description"] = "x"
+    marker = {"id": event["id"], "type": event["type"], "subscription": "sub_unit1",
+              "customer": "cus_unit1", "status": "active", "price": "price_gold",
+              "description": "x"}[where]
+    body = json.dumps(event).replace(f'"{marker}"', f'"{escaped}"', 1)
+
+    response = post_event(client, body.encode())
+
+    assert error_of(response, 400, "bad_request") == (
+        "The event holds a value the database cannot store.")
+    assert_nothing_changed(customer)
+    assert not WebhookEvent.objects.exists()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_surrogate_pair_is_one_character_and_is_stored(client, stripe_settings, customer,
+                                                         gold):
+    event = make_event(make_subscription())
+    body = json.dumps({**event, "description": "x"}).replace('"x"', '"smile \\ud83d\\ude00"')
+
+    response = post_event(client, body.encode())
+
+    assert response.status_code == 200, response.content
+    stored = WebhookEvent.objects.get(event_id=event["id"])
+    assert stored.payload["description"] == "smile \U0001f600"
+    assert customer.member_groups.get() == gold
+
+
 def test_cached_settings_never_outlive_the_encryption_keys(stripe_settings, settings):
     from cryptography.fernet import Fernet
 
