@@ -64,6 +64,8 @@ def read_json_body(request: HttpRequest) -> dict:
         raise ApiError("bad_request", MALFORMED.format(detail=detail)) from None
     except RecursionError:
         raise ApiError("bad_request", MALFORMED.format(detail="nested too deeply")) from None
+    except ValueError:  # (after JSONDecodeError, its subclass) an integer too long to read
+        raise ApiError("bad_request", MALFORMED.format(detail="a number too long")) from None
     if not isinstance(data, dict):
         raise ApiError("bad_request", NOT_AN_OBJECT)
     return data

@@ -65,6 +65,11 @@ class SwaggerView(SpectacularSwaggerView):
         response.data["settings"] = json.dumps(SWAGGER_UI_SETTINGS, indent=2)
         return response
 
+    def options(self, request, *args, **kwargs):
+        # DRF's own answer is metadata, rendered by this page's HTML renderer, which has
+        # no template for it (a 500). A page has no metadata: what it allows, no body.
+        return HttpResponse(status=204, headers={"Allow": "GET, HEAD, OPTIONS"})
+
 
 def not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     return _error(request, ApiError("not_found", "Not found."))

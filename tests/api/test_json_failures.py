@@ -79,6 +79,31 @@ def test_a_host_django_refuses_is_400(client, debug, cookie_api):
     assert_envelope(response, 400, "bad_request")
 
 
+@pytest.mark.parametrize("body", [
+    b'{"email": "member@example.com", "password": "x", "login_save": 1' + b"0" * 5000 + b"}",
+    b"1" * 5000,
+], ids=["in-a-field", "the-whole-body"])
+def test_a_number_too_long_for_python_is_a_malformed_body(client, debug, cookie_api, caplog,
+                                                          body):
+    """Python reads no integer of more than 4,300 digits (a ValueError, not a syntax error)."""
+    response = client.post(endpoint_url(cookie_api, "login_challenge"), data=body,
+                           content_type="application/json")
+
+    envelope = assert_envelope(response, 400, "bad_request")
+    assert envelope["errors"][0]["message"] == "Malformed JSON body: a number too long."
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("accept", ["text/html", "*/*"])
+def test_options_on_the_swagger_page_says_what_it_allows(client, debug, cookie_api, caplog,
+                                                         accept):
+    response = client.options(f"/rcms-api/{cookie_api.pk}/swagger/", HTTP_ACCEPT=accept)
+
+    assert (response.status_code, response["Allow"], response.content) == (
+        204, "GET, HEAD, OPTIONS", b"")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_a_body_too_large_is_413(client, debug, cookie_api, settings):
     settings.RCMS_API_MAX_BODY_BYTES = 100
     response = post_json(client, endpoint_url(cookie_api, "login_challenge"),
