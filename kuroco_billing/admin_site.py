@@ -39,6 +39,12 @@ MODEL_NAMES = {
 }
 
 
+# The query keys of a changelist's date drill-down (date_hierarchy), and the longest
+# value one may have (a four-digit year).
+DATE_PARTS = ("__year", "__month", "__day")
+DATE_PART_DIGITS = 4
+
+
 class KurocoAdminSite(admin.AdminSite):
     site_title = "Kuroco Billing"
     site_header = "Kuroco Billing"
@@ -55,14 +61,19 @@ class KurocoAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
         wrapped = super().admin_view(view, cacheable)
 
-        def refusing_nul(request: HttpRequest, *args, **kwargs):
+        def refusing_bad_queries(request: HttpRequest, *args, **kwargs):
             # Filters and searches pass query values to the database, which refuses a
             # NUL character: a 400, not a 500 from deep in a changelist.
             if any("\x00" in value for _, values in request.GET.lists() for value in values):
                 raise SuspiciousOperation("A NUL character in the query string.")
+            # A date drill-down builds a date from these and catches only ValueError:
+            # a number past C's long overflows instead (a 500).
+            if any(len(value) > DATE_PART_DIGITS for key, values in request.GET.lists()
+                   if key.endswith(DATE_PARTS) for value in values):
+                raise SuspiciousOperation("A date in the query string out of range.")
             return wrapped(request, *args, **kwargs)
 
-        return update_wrapper(refusing_nul, wrapped)
+        return update_wrapper(refusing_bad_queries, wrapped)
 
     def get_urls(self):
         from .overview import overview_view

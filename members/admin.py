@@ -83,7 +83,8 @@ class PlanFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        if not self.value().isdigit():  # typed by hand: no such plan
+        # A string from the URL; the facet counts pass lookups()'s keys (integers).
+        if not str(self.value()).isdigit():  # typed by hand: no such plan
             return queryset.none()
         from kuroco_billing.plans import has_price
         from payments.models import SubscriptionState

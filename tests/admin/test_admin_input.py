@@ -125,7 +125,22 @@ def test_a_previous_secret_that_expired_since_blocks_no_other_change(staff_clien
     "/admin/rcms_api/endpoint/?operation=%00",
     "/admin/payments/webhookevent/?status=%00",
     "/admin/members/member/?q=%00",
+    # A date drill-down past C's long: Django catches only ValueError.
+    "/admin/payments/webhookevent/?received_at__year=99999999999",
+    "/admin/payments/refuseddelivery/?minute__year=99999999999",
+    "/admin/axes/accesslog/?attempt_time__year=2026&attempt_time__month=99999999999",
 ])
 def test_a_changelist_with_an_odd_filter_value_is_not_a_500(staff_client, priced_groups, url):
     response = staff_client.get(url)
     assert response.status_code in (200, 302, 400)
+
+
+def test_the_member_lists_own_show_counts_link_works_with_plans(staff_client, priced_groups):
+    """Facet counts pass each plan's key from lookups() (an integer), not a URL string."""
+    page = staff_client.get("/admin/members/member/").content.decode()
+    assert 'href="?_facets=True"' in page
+
+    response = staff_client.get("/admin/members/member/?_facets=True")
+
+    assert response.status_code == 200
+    assert priced_groups[0].name in response.content.decode()
