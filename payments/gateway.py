@@ -70,6 +70,11 @@ class StripeUnavailable(StripeError):
         self.saved_by_stripe = saved_by_stripe
 
 
+class StripeBusy(StripeUnavailable):
+    """Stripe is still running another request with the same idempotency key (409
+    ``idempotency_key_in_use``): its outcome is not known yet; retry with the same key."""
+
+
 class StripeInvalidRequest(StripeError):
     """Stripe rejected a parameter (4xx). ``message`` is safe to show to the caller."""
 
@@ -212,6 +217,10 @@ def _translate(exc: stripe.StripeError) -> StripeError:
             code=exc.code,
             http_status=status,
         )
+    if isinstance(exc, stripe.APIError) and exc.http_status == 409:
+        # The SDK raises every 409 as an APIError; Stripe's is a request with the same
+        # idempotency key still in flight (a double click retrying one intent).
+        return StripeBusy("Stripe is still working on the same request. Try again in a moment.")
     if isinstance(exc, stripe.APIError) and (exc.http_status or 0) >= 500:
         return StripeUnavailable("Stripe is not available right now. Try again later.",
                                  saved_by_stripe=True)
@@ -324,7 +333,7 @@ def retrieve_price(price_id: str, *, config: StripeSettings | None = None,
 # --- Customers and Checkout ----------------------------------------------------
 
 # What the app keeps of a new Checkout Session (some sixty fields, nested).
-CHECKOUT_SESSION_FIELDS = ("id", "url", "expires_at", "status")
+CHECKOUT_SESSION_FIELDS = ("id", "url", "expires_at", "status", "subscription")
 
 
 def create_checkout_session(
@@ -334,6 +343,15 @@ def create_checkout_session(
     """The new session's ``CHECKOUT_SESSION_FIELDS``."""
     session = _call("POST", "/v1/checkout/sessions", params, idempotency_key=idempotency_key,
                     config=config, member_id=member_id)
+    return {name: session.get(name) for name in CHECKOUT_SESSION_FIELDS}
+
+
+def retrieve_checkout_session(
+    session_id: str, *, config: StripeSettings | None = None, member_id: int | None = None,
+) -> dict:
+    """The session's ``CHECKOUT_SESSION_FIELDS`` (``status``: open, complete or expired)."""
+    session = _call("GET", "/v1/checkout/sessions/{id}", object_id=session_id, config=config,
+                    member_id=member_id)
     return {name: session.get(name) for name in CHECKOUT_SESSION_FIELDS}
 
 

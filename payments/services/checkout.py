@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
@@ -25,10 +26,17 @@ from .. import gateway
 from ..models import CheckoutIntent, StripeSettings
 from ..prices import linked_prices, unlinked_among
 from . import member_subscription
+from .grants import GRANTING_STATUSES
 
 logger = logging.getLogger("payments.checkout")
 
 ALREADY_SUBSCRIBED = "You already have a subscription. Cancel it before starting a new one."
+# A session of theirs turned out paid, its subscription's webhook still on its way.
+JUST_PAID = ("You have just paid for a subscription; it is being set up. Reload in a "
+             "moment.")
+MEMBER_GONE = "Your account no longer exists."
+OTHERS_UNKNOWN = ("Stripe could not be reached to close your other checkout, which may "
+                  "still be payable. Try again in a moment.")
 # Metadata key on our Checkout Sessions: the intent's key (no secret in it).
 INTENT_METADATA = "kuroco_checkout_intent"
 # A known open session is handed out again only while it has this long to live.
@@ -140,7 +148,7 @@ def session_params(member: Member, plan: dict) -> dict:
 
 
 def start_checkout(member: Member, parameters: dict) -> str:
-    """The URL of the member's Checkout Session: one Stripe call, none when reused."""
+    """The URL of the member's Checkout Session: one Stripe call (a read when reused)."""
     try:
         intent, stale, config = _record_intent(member.pk, parameters)
     except CheckoutRefused as refused:
@@ -148,8 +156,18 @@ def start_checkout(member: Member, parameters: dict) -> str:
             close_open_sessions(member.pk)
         raise
     if intent.status == OPEN:
-        expire_sessions(stale)
-        return intent.url
+        state = state_in_stripe(intent)
+        if state == "open":
+            _expire_others(stale, intent)
+            return intent.url
+        if state == "paid":
+            raise CheckoutRefused("conflict", JUST_PAID)
+        if state is None:
+            raise gateway.StripeUnavailable("Stripe could not be reached. Try again later.")
+        # Over (expired in Stripe's dashboard, or by a checkout that lost the answer):
+        # never handed out again; a new session instead.
+        CheckoutIntent.objects.filter(pk=intent.pk, status=OPEN).update(status=CLOSED)
+        return start_checkout(member, parameters)
     try:
         session = _create_session(intent, config)
     except gateway.StripeInvalidRequest as exc:
@@ -202,6 +220,29 @@ def _record_intent(
             # session if it made one (unless a saved 5xx moved the key on).
             return pending, [], config
         return added, [], config
+
+
+def state_in_stripe(intent: CheckoutIntent) -> str | None:
+    """What a session recorded open here is in Stripe (read, outside transactions):
+
+    ``open``; ``paid`` (complete, and its subscription still live: the webhook that
+    grants it, and closes the intent, has yet to come); ``over`` (expired, unknown
+    to this account, or its subscription already ended); None (Stripe not reached).
+    """
+    try:
+        session = gateway.retrieve_checkout_session(intent.session_id,
+                                                    member_id=intent.member_id)
+        if session["status"] != "complete" or not session.get("subscription"):
+            return "open" if session["status"] == "open" else "over"
+        subscription = gateway.retrieve_subscription(session["subscription"],
+                                                     member_id=intent.member_id)
+    except gateway.StripeInvalidRequest:
+        return "over"
+    except gateway.StripeError:
+        logger.warning("checkout_session_not_read member=%s session=%s",
+                       intent.member_id, intent.session_id)
+        return None
+    return "paid" if subscription.get("status") in GRANTING_STATUSES else "over"
 
 
 def _reusable(intent: CheckoutIntent, fresh_after: int) -> bool:
@@ -311,15 +352,15 @@ def _create_session(intent: CheckoutIntent, config: StripeSettings) -> dict:
         return gateway.create_checkout_session(
             intent.params, idempotency_key=intent.idempotency_key, member_id=intent.member_id,
             config=config)
+    except gateway.StripeBusy:  # the same checkout, started in parallel: still running
+        raise CheckoutRefused("conflict", "Your checkout is being prepared; try again "
+                              "in a moment.") from None
     except gateway.StripeUnavailable as exc:
         if exc.saved_by_stripe:
             # Stripe replays a saved 5xx for 24 hours to this key: the retry needs the next.
             CheckoutIntent.objects.filter(pk=intent.pk).update(attempt=F("attempt") + 1)
         raise
-    except gateway.StripeInvalidRequest as exc:
-        if exc.code == "idempotency_key_in_use":  # the same checkout, started in parallel
-            raise CheckoutRefused("conflict", "Your checkout is being prepared; try again "
-                                  "in a moment.") from None
+    except gateway.StripeInvalidRequest:
         # Refused for what it asks: a retry starts a new intent (and key).
         CheckoutIntent.objects.filter(pk=intent.pk, status=PENDING).update(status=CLOSED)
         raise
@@ -330,14 +371,32 @@ def _apply_session(intent: CheckoutIntent, session: dict) -> str:
     intent.session_id = session["id"]
     intent.url = session.get("url") or ""
     intent.expires_at = session.get("expires_at")
-    subscription_id, others = _open_and_list_others(intent)
-    refused = bool(subscription_id)
-    # The subscription's webhook committed while Stripe was asked: this session
-    # must not stay payable either. Otherwise it replaces the others.
-    expire_sessions([*others, intent] if refused else others)
-    if refused:
+    try:
+        subscription_id, others = _open_and_list_others(intent)
+    except Member.DoesNotExist:
+        # Deleted while Stripe was asked (its intents with it): nobody may pay this.
+        expire_sessions([intent])
+        raise CheckoutRefused("unauthorized", MEMBER_GONE) from None
+    if subscription_id:
+        # The subscription's webhook committed while Stripe was asked: this session
+        # must not stay payable either.
+        expire_sessions([*others, intent])
         raise CheckoutRefused("conflict", ALREADY_SUBSCRIBED)
+    _expire_others(others, intent)  # it replaces them
     return intent.url
+
+
+def _expire_others(others: list[CheckoutIntent], mine: CheckoutIntent) -> None:
+    """Expire the member's other sessions before ``mine`` is handed out. One of them
+    paid (its webhook not here yet), or one Stripe could not be asked about: ``mine``
+    is expired too and the checkout refused, so that no member pays twice."""
+    outcome = expire_sessions(others)
+    if not (outcome.paid or outcome.unknown):
+        return
+    expire_sessions([mine])
+    if outcome.paid:
+        raise CheckoutRefused("conflict", JUST_PAID)
+    raise gateway.StripeUnavailable(OTHERS_UNKNOWN)
 
 
 _OPEN_SQL = """
@@ -387,28 +446,49 @@ def _open_and_list_others(intent: CheckoutIntent) -> tuple[str | None, list[Chec
             intent.pk, PENDING, OPEN, intent.pk, OPEN,
         ])
         rows = cursor.fetchall()
-    subscription_id = rows[0][0] if rows else None
+    if not rows:  # no member row to lock
+        raise Member.DoesNotExist
+    subscription_id = rows[0][0]
     ids = [row[1] for row in rows if row[1] is not None]
     return subscription_id, (list(CheckoutIntent.objects.filter(pk__in=ids)) if ids else [])
 
 
-def expire_sessions(intents: list[CheckoutIntent]) -> None:
+@dataclass
+class Expiry:
+    """What expiring sessions found: ``paid`` ones (complete), and ``unknown`` ones
+    (Stripe could not be asked: perhaps still payable)."""
+
+    paid: list[CheckoutIntent] = field(default_factory=list)
+    unknown: list[CheckoutIntent] = field(default_factory=list)
+
+
+def expire_sessions(intents: list[CheckoutIntent]) -> Expiry:
     """Expire these known open sessions in Stripe, outside any transaction.
 
-    One Stripe refuses (already paid or expired) is closed too. One Stripe
-    could not be reached stays open here, to be expired by the next checkout
-    or by ``close_open_sessions``.
+    One Stripe refuses to expire is already paid or expired: a read tells which.
+    A paid one stays open here until its webhook grants the subscription (and
+    closes it), so that no checkout meanwhile makes a second payable session. One
+    Stripe could not be asked about stays open here too, to be expired by the next
+    checkout or by ``close_open_sessions``.
     """
+    outcome = Expiry()
     for intent in intents:
         try:
             gateway.expire_checkout_session(intent.session_id, member_id=intent.member_id)
         except gateway.StripeInvalidRequest:
-            pass
+            state = state_in_stripe(intent)
+            if state != "over":
+                (outcome.paid if state == "paid" else outcome.unknown).append(intent)
+                continue
         except gateway.StripeError:
             logger.warning("checkout_session_not_expired member=%s session=%s",
                            intent.member_id, intent.session_id)
+            outcome.unknown.append(intent)
             continue
         CheckoutIntent.objects.filter(pk=intent.pk, status=OPEN).update(status=CLOSED)
+    return outcome
+
+
 
 
 def close_open_sessions(member_id: int) -> None:

@@ -66,13 +66,13 @@ def test_round_trips_per_operation(stripe_enabled, stripe_log, shopper, member, 
     assert first.status_code == 200, first.text
     assert stripe_log.calls() == [f"POST {SESSIONS}"]
 
+    first_id = session_of(stripe_enabled.client, first.json()["url"]).id
     stripe_log.clear()
-    again = shopper.checkout()  # a double click, a reload: the open session, no call
+    again = shopper.checkout()  # a double click, a reload: the open session, once read
     assert again.json()["url"] == first.json()["url"]
-    assert stripe_log.calls() == []
+    assert stripe_log.calls() == [f"GET {SESSIONS}/{first_id}"]
 
     # Another endpoint: its session, and the first one (known open here) expired.
-    first_id = session_of(stripe_enabled.client, first.json()["url"]).id
     stripe_log.clear()
     other = shopper.post(silver)
     assert other.status_code == 200, other.text
@@ -231,12 +231,12 @@ def test_no_second_payable_session_whenever_the_webhook_commits(
 
     response = shopper.post(silver)
 
+    # Even before its webhook, the paid session is found (Stripe refuses to expire it,
+    # a read says it is complete): the new one is expired, 409.
+    assert response.status_code == 409, response.text
+    assert error_of(response)["code"] == "conflict"
     if step == "after the checkout answered":
-        assert response.status_code == 200, response.text
         deliver()
-    else:
-        assert response.status_code == 409, response.text
-        assert error_of(response)["code"] == "conflict"
     member = Member.objects.get(pk=member.pk)
     assert member.stripe_subscription_id  # a live subscription, granted
     assert open_sessions(stripe_enabled.client) == []  # nothing left to pay twice
@@ -361,3 +361,137 @@ def test_the_refusal_order_does_not_depend_on_this_process_cache(stripe_enabled,
     response = shopper.post("stripe/checkout-empty")
     assert response.status_code == 503, response.text
     assert error_of(response)["code"] == "service_unavailable"
+
+
+# --- Sessions that are no longer what this site recorded ------------------------------
+
+def hold_webhooks(stripe_enabled):
+    stripe_enabled.client.v1.webhook_endpoints.update(stripe_enabled.webhook_endpoint_id,
+                                                      params={"disabled": True})
+
+
+def test_a_paid_session_whose_webhook_is_late_refuses_a_second_payable_one(
+        stripe_enabled, stripe_log, shopper, member, silver):
+    """The member paid Gold; its subscription's webhook has not come yet. A checkout on
+    another endpoint must not leave a second payable session (paying twice): Stripe
+    refuses to expire the paid one, a read says it is complete, the new one is expired."""
+    hold_webhooks(stripe_enabled)
+    gold = shopper.checkout()
+    assert pay(gold.json()["url"]).status_code == 303
+
+    second = shopper.post(silver)
+
+    assert second.status_code == 409, second.text
+    assert error_of(second) == {"code": "conflict", "message": (
+        "You have just paid for a subscription; it is being set up. Reload in a moment.")}
+    assert open_sessions(stripe_enabled.client) == []
+    # The paid one stays on record until its webhook grants it: it keeps refusing.
+    gold_id = session_of(stripe_enabled.client, gold.json()["url"]).id
+    assert list(CheckoutIntent.objects.filter(status="open").values_list(
+        "session_id", flat=True)) == [gold_id]
+    # The same endpoint again, before the webhook: its paid session is read, not reused.
+    again = shopper.checkout()
+    assert again.status_code == 409, again.text
+    assert open_sessions(stripe_enabled.client) == []
+
+
+def test_another_session_stripe_cannot_be_asked_about_refuses_the_new_one(
+        stripe_enabled, stripe_log, shopper, member, silver):
+    """Perhaps still payable: the new session is expired too, 502, and the next try
+    expires the old one and goes on."""
+    gold_id = session_of(stripe_enabled.client, shopper.checkout().json()["url"]).id
+    stripe_enabled.post("/_emulator/faults", path=f"{SESSIONS}/{gold_id}/expire",
+                        method="POST", mode="500", count=1)
+
+    refused = shopper.post(silver)
+
+    assert refused.status_code == 502, refused.text
+    assert open_sessions(stripe_enabled.client) == [gold_id]
+    retried = shopper.post(silver)
+    assert retried.status_code == 200, retried.text
+    assert open_sessions(stripe_enabled.client) == [
+        session_of(stripe_enabled.client, retried.json()["url"]).id]
+
+
+def test_a_session_expired_with_a_lost_answer_is_never_handed_out_again(
+        stripe_enabled, shopper, member, silver):
+    """Gold, then Silver: Stripe expires the Gold session but the answer is lost, so the
+    site still has it open. Back to Gold: a read finds it expired; a new session."""
+    gold = shopper.checkout()
+    gold_id = session_of(stripe_enabled.client, gold.json()["url"]).id
+    stripe_enabled.post("/_emulator/faults", path=f"{SESSIONS}/{gold_id}/expire",
+                        method="POST", mode="drop", count=1, stage="during")
+    assert shopper.post(silver).status_code == 502  # not known to be closed: refused
+    assert session_of(stripe_enabled.client, gold.json()["url"]).status == "expired"
+
+    again = shopper.checkout()
+
+    assert again.status_code == 200, again.text
+    url = again.json()["url"]
+    assert url != gold.json()["url"]
+    assert open_sessions(stripe_enabled.client) == [session_of(stripe_enabled.client, url).id]
+    assert pay(url).status_code == 303
+
+
+def test_a_session_expired_in_stripe_is_not_handed_out_again(stripe_enabled, shopper, member):
+    first = shopper.checkout()
+    stripe_enabled.client.v1.checkout.sessions.expire(
+        session_of(stripe_enabled.client, first.json()["url"]).id)
+
+    again = shopper.checkout()
+
+    assert again.status_code == 200, again.text
+    assert again.json()["url"] != first.json()["url"]
+    assert session_of(stripe_enabled.client, again.json()["url"]).status == "open"
+
+
+def test_a_member_deleted_while_stripe_makes_the_session_gets_none_payable(
+        stripe_enabled, stripe_log, shopper, member):
+    """Deleted (an administrator, an erasure) between the intent and the re-lock: paying
+    would charge a card for a subscription nobody gets."""
+    stripe_log.on("POST", SESSIONS, "after",
+                  lambda: Member.objects.filter(pk=member.pk).delete())
+
+    response = shopper.checkout()
+
+    assert response.status_code == 401, response.text
+    assert error_of(response) == {"code": "unauthorized",
+                                  "message": "Your account no longer exists."}
+    assert open_sessions(stripe_enabled.client) == []
+
+
+def test_a_parallel_retry_of_the_same_intent_is_a_409_then_goes_on(stripe_enabled,
+                                                                    stripe_log, shopper,
+                                                                    member):
+    """Stripe answers 409 idempotency_key_in_use while the same key's request runs."""
+    stripe_log.refuse_once("POST", SESSIONS, "Another request with this key is in progress.",
+                           status=409, code="idempotency_key_in_use")
+
+    first = shopper.checkout()
+
+    assert first.status_code == 409, first.text
+    assert error_of(first) == {"code": "conflict", "message": (
+        "Your checkout is being prepared; try again in a moment.")}
+    assert CheckoutIntent.objects.get().status == "pending"
+    second = shopper.checkout()
+    assert second.status_code == 200, second.text
+    keys = stripe_log.keys("POST", SESSIONS)
+    assert keys[0] == keys[1]
+
+
+def test_a_paid_session_whose_subscription_ended_no_longer_refuses(
+        stripe_enabled, stripe_log, shopper, member, silver):
+    """Its webhook never granted it (held back here) and an administrator canceled that
+    subscription in Stripe: nothing is paid any more, so the member may check out."""
+    hold_webhooks(stripe_enabled)
+    gold = shopper.checkout()
+    assert pay(gold.json()["url"]).status_code == 303
+    paid = session_of(stripe_enabled.client, gold.json()["url"])
+    stripe_enabled.client.v1.subscriptions.cancel(paid.subscription)
+
+    again = shopper.post(silver)
+
+    assert again.status_code == 200, again.text
+    assert open_sessions(stripe_enabled.client) == [
+        session_of(stripe_enabled.client, again.json()["url"]).id]
+    assert not CheckoutIntent.objects.filter(session_id=paid.id, status="open").exists()
