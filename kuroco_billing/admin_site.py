@@ -39,10 +39,19 @@ MODEL_NAMES = {
 }
 
 
-# The query keys of a changelist's date drill-down (date_hierarchy), and the longest
-# value one may have (a four-digit year).
+# The query keys of a changelist's date drill-down (date_hierarchy), and the last
+# year whose range (up to the next year) a date can hold.
 DATE_PARTS = ("__year", "__month", "__day")
-DATE_PART_DIGITS = 4
+LAST_YEAR = 9998
+
+
+def _fits_a_date(key: str, value: str) -> bool:
+    """Not too long for a date part; a year up to LAST_YEAR (other values Django's own
+    check answers)."""
+    if len(value) > 4:
+        return False
+    return not (key.endswith("__year") and value.isascii() and value.isdigit()
+                and int(value) > LAST_YEAR)
 
 
 class KurocoAdminSite(admin.AdminSite):
@@ -67,8 +76,9 @@ class KurocoAdminSite(admin.AdminSite):
             if any("\x00" in value for _, values in request.GET.lists() for value in values):
                 raise SuspiciousOperation("A NUL character in the query string.")
             # A date drill-down builds a date from these and catches only ValueError:
-            # a number past C's long overflows instead (a 500).
-            if any(len(value) > DATE_PART_DIGITS for key, values in request.GET.lists()
+            # a number past C's long overflows instead, and the day after 9999-12-31
+            # (the end of its range) does not exist (a 500 either way).
+            if any(not _fits_a_date(key, value) for key, values in request.GET.lists()
                    if key.endswith(DATE_PARTS) for value in values):
                 raise SuspiciousOperation("A date in the query string out of range.")
             return wrapped(request, *args, **kwargs)

@@ -84,12 +84,13 @@ class PlanFilter(admin.SimpleListFilter):
         if not self.value():
             return queryset
         # A string from the URL; the facet counts pass lookups()'s keys (integers).
-        if not str(self.value()).isdigit():  # typed by hand: no such plan
+        value = str(self.value())
+        if not (value.isascii() and value.isdigit()):  # typed by hand ("²" too): no such plan
             return queryset.none()
         from kuroco_billing.plans import has_price
         from payments.models import SubscriptionState
 
-        price = MemberGroup.objects.filter(pk=self.value()).values("stripe_price_id")[:1]
+        price = MemberGroup.objects.filter(pk=value).values("stripe_price_id")[:1]
         price_id = price[0]["stripe_price_id"] if price else None
         if not price_id:
             return queryset.none()

@@ -129,6 +129,13 @@ def test_a_previous_secret_that_expired_since_blocks_no_other_change(staff_clien
     "/admin/payments/webhookevent/?received_at__year=99999999999",
     "/admin/payments/refuseddelivery/?minute__year=99999999999",
     "/admin/axes/accesslog/?attempt_time__year=2026&attempt_time__month=99999999999",
+    # The range's end is the next year (or day): past 9999-12-31.
+    "/admin/payments/webhookevent/?received_at__year=9999",
+    "/admin/payments/webhookevent/?received_at__year=9999&received_at__month=12"
+    "&received_at__day=31",
+    "/admin/axes/accesslog/?attempt_time__year=9999",
+    # Digits to str.isdigit(), not to int().
+    "/admin/members/member/?plan=%C2%B2", "/admin/members/member/?plan=%E2%91%A0",
 ])
 def test_a_changelist_with_an_odd_filter_value_is_not_a_500(staff_client, priced_groups, url):
     response = staff_client.get(url)
