@@ -96,10 +96,9 @@ class Overview:
     # Stored, not applied yet (the webhook inbox): should stay near 0 and recent.
     waiting: int = 0
     oldest_waiting: datetime.datetime | None = None
-
-    @property
-    def subscribed(self) -> int:
-        return sum(row.total for row in self.plans)
+    # Active and trialing subscriptions: one each, whatever the plans it holds (a
+    # subscription of two plans is a row of each in ``plans``).
+    subscribed: int = 0
 
 
 def prices_by_id() -> dict[str, Price]:
@@ -152,8 +151,10 @@ def monthly_recurring_revenue(
     for item in grouped:
         if item["status"] not in REVENUE_STATUSES:
             continue
-        amounts = [(prices[p].currency, monthly_amount(prices[p]))
-                   for p in item["price_ids"] or () if p in prices]
+        price_ids = item["price_ids"] or ()
+        # A price no group carries has no stored amount either: the sum would be short.
+        amounts = [(prices[p].currency, monthly_amount(prices[p])) if p in prices else ("", None)
+                   for p in price_ids]
         if not amounts or any(amount is None for _, amount in amounts):
             unpriced += item["n"]
             continue
@@ -227,6 +228,7 @@ def build_overview(now: datetime.datetime | None = None) -> Overview:
     refused = refused_deliveries(now - datetime.timedelta(hours=REFUSED_HOURS))
     return Overview(
         plans=subscribers_per_plan(grouped, prices),
+        subscribed=sum(item["n"] for item in grouped if item["status"] in SUBSCRIBED_STATUSES),
         revenue=revenue,
         unpriced=unpriced,
         refused_count=sum(n for _, n in refused),

@@ -9,13 +9,18 @@ from django.utils import timezone
 
 from members.models import MemberGroup
 
-PriceProblem = Literal["inactive", "one_time"]
+PriceProblem = Literal["inactive", "product_archived", "one_time"]
 
 
 def price_problem(price: dict) -> PriceProblem | None:
     """Why a Stripe price object cannot be sold, or None when it is active and recurring."""
     if not price.get("active", True):
         return "inactive"
+    # Stripe sells no price of an archived product, though the price stays active
+    # (seen when the price came with ``expand[]=product``).
+    product = price.get("product")
+    if isinstance(product, dict) and not product.get("active", True):
+        return "product_archived"
     if price.get("type") != "recurring" or not price.get("recurring"):
         return "one_time"
     return None
@@ -62,13 +67,23 @@ def price_details(price: dict) -> dict:
     }
 
 
+# Currencies Stripe counts in thousandths.
+THREE_DECIMAL_CURRENCIES = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+
+
+def decimals_of(currency: str) -> int:
+    """How many digits of an amount in ``currency`` are after the point (Stripe's unit)."""
+    code = currency.lower()
+    return 0 if code in ZERO_DECIMAL_CURRENCIES else 3 if code in THREE_DECIMAL_CURRENCIES else 2
+
+
 def format_amount(amount: int | None, currency: str) -> str:
-    """``1,000 JPY``, ``12.50 USD``: Stripe's smallest unit shown as people read it."""
+    """``1,000 JPY``, ``12.50 USD``, ``10.000 KWD``: Stripe's smallest unit shown as
+    people read it."""
     if amount is None or not currency:
         return ""
-    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
-        return f"{amount:,} {currency.upper()}"
-    return f"{amount / 100:,.2f} {currency.upper()}"
+    places = decimals_of(currency)
+    return f"{amount / 10 ** places:,.{places}f} {currency.upper()}"
 
 
 def format_interval(interval: str, count: int | None) -> str:

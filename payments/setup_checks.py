@@ -43,6 +43,7 @@ RECENT_REFUSALS = datetime.timedelta(hours=24)
 
 SETUP_PROBLEM_TEXT = {
     "inactive": "is not active",
+    "product_archived": "belongs to an archived product (Stripe does not sell it)",
     "one_time": "is a one-time price (only recurring prices can be sold)",
 }
 
@@ -301,6 +302,10 @@ def check_group_price(price_id: str) -> PriceVerdict:
     if problem == "inactive":
         return PriceVerdict(ValidationError(f"The price {price_id} is not active.",
                                             code="inactive"))
+    if problem == "product_archived":
+        return PriceVerdict(ValidationError(
+            f"The price {price_id} belongs to an archived product; Stripe does not sell it.",
+            code="product_archived"))
     if problem == "one_time":
         return PriceVerdict(ValidationError(ONE_TIME_MESSAGE, code="one_time"))
     return PriceVerdict(details=price_details(price))

@@ -141,3 +141,44 @@ def test_no_refused_deliveries_shows_zero_and_no_table(staff_client, db):
 
     assert re.search(r'<dd id="figure-refused"><a [^>]*>0<', html)
     assert 'id="refused-reasons"' not in html
+
+
+def test_one_subscription_of_two_plans_is_one_subscriber(staff_client, db):
+    """A checkout may sell two groups' prices: a row under each plan, one subscription."""
+    MemberGroup.objects.bulk_create([group("Gold", "price_gold"), group("Extra", "price_extra")])
+    SubscriptionState.objects.create(subscription_id="sub_two", status="active",
+                                     price_ids=["price_gold", "price_extra"])
+
+    html = staff_client.get("/admin/overview/").content.decode()
+
+    assert re.search(r'<dd id="figure-subscribed">\s*1\s*<', html)
+
+
+def test_a_price_no_group_carries_leaves_the_subscription_out_of_the_revenue(staff_client,
+                                                                             db):
+    """Its amount is not stored: the sum would be short, so it is counted as left out."""
+    MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold",
+                               price_unit_amount=1000, price_currency="jpy",
+                               price_interval="month", price_interval_count=1)
+    SubscriptionState.objects.create(subscription_id="sub_x", status="active",
+                                     price_ids=["price_gold", "price_added_in_dashboard"])
+
+    overview = build_overview()
+
+    assert (overview.revenue, overview.unpriced) == ([], 1)
+
+
+def test_three_decimal_currencies_are_read_in_thousandths(staff_client, db):
+    """Stripe counts BHD, JOD, KWD, OMR and TND in thousandths: 10000 is 10.000 KWD."""
+    MemberGroup.objects.create(name="Kuwait", stripe_price_id="price_kwd",
+                               price_product_name="Basic", price_unit_amount=10000,
+                               price_currency="kwd", price_interval="month",
+                               price_interval_count=1)
+    SubscriptionState.objects.create(subscription_id="sub_k", status="active",
+                                     price_ids=["price_kwd"])
+
+    groups = staff_client.get("/admin/members/membergroup/").content.decode()
+    overview = staff_client.get("/admin/overview/").content.decode()
+
+    assert "Basic — 10.000 KWD / month" in groups
+    assert "10.000 KWD" in overview and "100.00 KWD" not in overview

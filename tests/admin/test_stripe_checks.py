@@ -180,6 +180,25 @@ def test_inactive_price_is_a_form_error(staff_client, enabled_on_emulator, strip
     ]
 
 
+def test_a_price_of_an_archived_product_is_a_form_error_and_a_setup_error(
+        staff_client, enabled_on_emulator, stripe_client):
+    """The price stays active, but Stripe sells no price of an archived product."""
+    price_id = recurring_price(stripe_client)
+    product = stripe_client.v1.prices.retrieve(price_id).product
+    stripe_client.v1.products.update(product, params={"active": False})
+
+    response = staff_client.post(GROUP_ADD, {"name": "Gold", "stripe_price_id": price_id})
+
+    assert response.context["adminform"].form.errors["stripe_price_id"] == [
+        f"The price {price_id} belongs to an archived product; Stripe does not sell it."]
+    MemberGroup.objects.create(name="Gold", stripe_price_id=price_id)  # linked before
+    response = staff_client.post(SETTINGS_URL, enable_form(
+        publishable_key=enabled_on_emulator.publishable_key), follow=True)
+    errors = [text for level, text in messages_of(response) if level == "error"]
+    assert (f"Group Gold: price {price_id} belongs to an archived product (Stripe does not "
+            "sell it).") in errors
+
+
 def test_unreachable_stripe_saves_with_a_warning(staff_client, db, settings):
     store_keys("sk_test_unreachable1", "pk_test_unreachable1", enabled=True)
     settings.STRIPE_API_BASE = CLOSED_PORT
