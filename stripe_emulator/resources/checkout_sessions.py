@@ -19,7 +19,7 @@ from ..params import (
 )
 from ..state import Store
 from .common import Route, require
-from .prices import price_from_params, store_price
+from .prices import price_from_params, require_sellable, store_price
 
 DAY = 86400
 UI_MODES = ("hosted_page", "hosted", "embedded_page", "elements", "form")
@@ -112,10 +112,7 @@ def _line_items(ctx: Ctx, params: dict[str, Any], mode: str) -> list[dict[str, A
         param = f"line_items[{i}][price]"
         price_id = get_str(raw, "price", allow_empty=False, label=param)
         if price_id:
-            price = require(ctx, "price", price_id, param=param, status=400)
-            if not price["active"]:
-                raise invalid(param, "The price specified is inactive. This field only "
-                              "accepts active prices.")
+            price = require_sellable(ctx, price_id, param)
             spec = None
         elif raw.get("price_data"):
             spec = price_from_params(ctx, get_dict(raw, "price_data"),

@@ -67,6 +67,19 @@ def build_price(store: Store, *, product: str, currency: str, unit_amount: int,
     }
 
 
+def require_sellable(ctx: Ctx, price_id: str, param: str) -> dict[str, Any]:
+    """A price that may be bought: it exists and is active, and so is its product."""
+    price = require(ctx, "price", price_id, param=param, status=400)
+    if not price["active"]:
+        raise invalid(param, "The price specified is inactive. This field only accepts "
+                      "active prices.")
+    product = ctx.store.get("product", price["product"])
+    if product is not None and not product["active"]:
+        raise invalid(param, f"The price `{price_id}` is not available to be purchased "
+                      "because its product is not active.")
+    return price
+
+
 def plan_from_price(price: dict[str, Any]) -> dict[str, Any]:
     """The legacy ``plan`` view that subscription items still carry."""
     recurring = price["recurring"] or {}

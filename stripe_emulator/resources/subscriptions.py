@@ -14,7 +14,7 @@ from ..listing import created_filter, paginate
 from ..params import get_bool, get_dict, get_enum, get_int, get_list, get_str, merge_metadata
 from ..state import Store
 from .common import Route, require
-from .prices import plan_from_price
+from .prices import plan_from_price, require_sellable
 
 STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled",
             "unpaid", "paused")
@@ -164,10 +164,7 @@ def _apply_items(ctx: Ctx, sub: dict[str, Any], raw_items: list[Any]) -> None:
         quantity = get_int(raw, "quantity", label=f"items[{i}][quantity]", minimum=0)
         price = None
         if price_id:
-            price = require(ctx, "price", price_id, param=f"items[{i}][price]", status=400)
-            if not price["active"]:
-                raise invalid(f"items[{i}][price]", "The price specified is inactive. This "
-                              "field only accepts active prices.")
+            price = require_sellable(ctx, price_id, f"items[{i}][price]")
             if price["type"] != "recurring":
                 raise invalid(f"items[{i}][price]", "The price specified is set to "
                               "`type=one_time` but this field only accepts prices with "

@@ -304,3 +304,24 @@ def test_card_number_and_cvc_are_not_echoed_back(stripe_client, number, status):
     # What is not secret stays, so the buyer does not type it again.
     assert input_value(page, "card_expiry") == "11/33"
     assert input_value(page, "cardholder_name") == "Hanako Sato"
+
+
+def test_a_price_of_an_archived_product_cannot_be_bought(stripe_client):
+    """As Stripe: the price stays active, its product does not; neither Checkout nor a
+    plan change sells it (400, the price's parameter named)."""
+    from .helpers import monthly_price, subscribe
+
+    price = monthly_price(stripe_client, name="Old plan")
+    stripe_client.v1.products.update(price.product, params={"active": False})
+    assert stripe_client.v1.prices.retrieve(price.id).active
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        subscription_session(stripe_client, price.id)
+    assert refused.value.param == "line_items[0][price]"
+    assert "its product is not active" in refused.value.user_message
+
+    _session, sub = subscribe(stripe_client)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.subscriptions.update(sub.id, params={
+            "items": [{"id": sub["items"].data[0].id, "price": price.id}]})
+    assert refused.value.param == "items[0][price]"
