@@ -82,6 +82,8 @@ run tutorial: $(VENV)/.installed-run
 	mkdir -p var
 	emulator_pid="" server_pid=""
 	stop() {  # the server first, so nothing calls the emulator while it stops
+		# A second Ctrl-C must not cut the clean-up short (the emulator would live on).
+		trap '' INT TERM
 		for pid in "$$server_pid" "$$emulator_pid"; do
 			if [[ -n "$$pid" ]] && kill -0 "$$pid" 2>/dev/null; then
 				kill "$$pid" 2>/dev/null || true
@@ -90,7 +92,7 @@ run tutorial: $(VENV)/.installed-run
 		done
 	}
 	trap stop EXIT
-	trap 'echo; echo "Stopping."; exit 130' INT
+	trap 'trap "" INT; echo; echo "Stopping."; exit 130' INT
 	trap 'exit 143' TERM
 	echo "Starting the Stripe emulator on $(EMULATOR_URL) (log: var/emulator.log)"
 	$(PY) -m stripe_emulator --port $(EMULATOR_PORT) --state $(EMULATOR_STATE) \

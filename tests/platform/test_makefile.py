@@ -156,10 +156,13 @@ class Running:
         assert wait_until_answers(f"{self.site}/healthz"), self.output.text
         assert requests.get(f"{self.site}/healthz", timeout=10).status_code == 200
 
-    def ctrl_c(self) -> None:
-        """Ctrl-C in the terminal; then make, the app and the emulator are all gone."""
+    def ctrl_c(self, times: int = 1) -> None:
+        """Ctrl-C in the terminal (``times`` in a row, as an impatient person presses it);
+        then make, the app and the emulator are all gone."""
         try:
-            os.killpg(self.process.pid, signal.SIGINT)
+            for _ in range(times):
+                os.killpg(self.process.pid, signal.SIGINT)
+                time.sleep(0.05)
             self.process.wait(timeout=30)
         finally:
             self.kill()
@@ -197,6 +200,14 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path):
         # The seed reached the emulator: checkout sells a real price.
         assert "checkout for price_" in run.output.text, run.output.text
         run.ctrl_c()
+
+
+def test_ctrl_c_pressed_twice_still_stops_the_emulator(tmp_path):
+    """The second Ctrl-C comes while the first one's clean-up runs: it must not cut it
+    short and leave the emulator holding its port for the next ``make run``."""
+    with running("run", tmp_path) as run:
+        run.wait_for_banner()
+        run.ctrl_c(times=2)
 
 
 def test_make_tutorial_leaves_stripe_to_the_person_and_ctrl_c_stops_everything(tmp_path):
