@@ -68,3 +68,17 @@ def test_the_webhook_inbox_refuses_to_start_on_sqlite():
     assert result.returncode != 0
     assert "STRIPE_WEBHOOK_QUEUE needs PostgreSQL" in result.stderr
     assert manage("check", **{**env, "STRIPE_WEBHOOK_QUEUE": "false"}).returncode == 0
+
+
+def test_env_example_names_every_variable_the_settings_read():
+    """.env.example promises "every variable the settings read": the settings' env reads
+    (and the proxy variables the Stripe client reads) each appear in it."""
+    import re
+
+    settings_source = (ROOT / "kuroco_billing" / "settings.py").read_text()
+    read = set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]*)"', settings_source))
+    assert len(read) > 30  # the pattern still finds them
+    example = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=", example, flags=re.MULTILINE))
+    assert read - documented == set()
+    assert {"HTTPS_PROXY", "NO_PROXY"} <= documented
