@@ -72,7 +72,7 @@ def run_action(name: str, member: Member, admin: Member) -> tuple[bool, str]:
 def latest_invoices(member: Member) -> tuple[list[dict], str | None]:
     """``(invoices, error)``: the member's newest invoices, or why they could not be read."""
     try:
-        return invoices.member_invoices(member, PANEL_INVOICES), None
+        return invoices.member_invoices(member, PANEL_INVOICES, forget_gone=False), None
     except gateway.StripeError as exc:
         return [], exc.message
     except Exception:  # never break the member editor

@@ -150,16 +150,20 @@ def session_params(member: Member, plan: dict) -> dict:
 def start_checkout(member: Member, parameters: dict) -> str:
     """The URL of the member's Checkout Session: one Stripe call (a read when reused)."""
     try:
-        intent, stale, config = _record_intent(member.pk, parameters)
+        intent, config = _record_intent(member.pk, parameters)
     except CheckoutRefused as refused:
         if refused.code == "conflict":  # subscribed: no session of theirs may stay payable
             close_open_sessions(member.pk)
         raise
+    except Member.DoesNotExist:  # deleted since the request was signed in
+        raise CheckoutRefused("unauthorized", MEMBER_GONE) from None
     if intent.status == OPEN:
         state = state_in_stripe(intent)
         if state == "open":
-            _expire_others(stale, intent)
-            return intent.url
+            # Re-checked under the lock as a new session is: the member may have
+            # subscribed, or gone, while Stripe was asked.
+            return _apply_session(intent, {"id": intent.session_id, "url": intent.url,
+                                           "expires_at": intent.expires_at})
         if state == "paid":
             raise CheckoutRefused("conflict", JUST_PAID)
         if state is None:
@@ -184,12 +188,9 @@ def start_checkout(member: Member, parameters: dict) -> str:
 
 def _record_intent(
     member_id: int, parameters: dict,
-) -> tuple[CheckoutIntent, list[CheckoutIntent], StripeSettings]:
-    """Step 1: the intent, committed (an open one reused, a pending one retried).
-
-    Returns it with the member's other open intents when it is reused (they are
-    expired then; normally there are none), and the Stripe settings to ask with.
-    """
+) -> tuple[CheckoutIntent, StripeSettings]:
+    """Step 1: the intent, committed (an open one reused, a pending one retried), and
+    the Stripe settings to ask with."""
     with transaction.atomic():
         member, version, linked = _lock_member(member_id, _named_prices(parameters))
         # The stored settings first: payments off is a 503 before any other refusal,
@@ -212,14 +213,13 @@ def _record_intent(
         mine, added = _read_or_add_intent(member, digest, key, params, fresh_after)
         reusable = next((i for i in mine if _reusable(i, fresh_after)), None)
         if reusable is not None:
-            others = member.checkout_intents.filter(status=OPEN).exclude(pk=reusable.pk)
-            return reusable, list(others), config
+            return reusable, config
         pending = next((i for i in mine if i.status == PENDING), None)
         if pending is not None:
             # A retry of the same checkout: the same key, so Stripe replays the
             # session if it made one (unless a saved 5xx moved the key on).
-            return pending, [], config
-        return added, [], config
+            return pending, config
+        return added, config
 
 
 def state_in_stripe(intent: CheckoutIntent) -> str | None:

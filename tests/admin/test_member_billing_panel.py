@@ -102,3 +102,25 @@ def test_cancel_now_and_a_refusal_are_reported(staff_client, stripe_enabled, sub
 
 def test_unknown_action_is_404(staff_client, stripe_enabled, subscriber):
     assert staff_client.get(action_url(subscriber, "refund")).status_code == 404
+
+
+@pytest.mark.django_db
+def test_viewing_a_member_whose_customer_stripe_does_not_know_changes_nothing(
+        client, stripe_keys_on_emulator):
+    """The member's own invoices request forgets such a customer; an administrator's page
+    view (view-only staff too) only says so."""
+    from django.contrib.auth.models import Permission
+
+    payer = Member.objects.create_user("payer@example.com", "payer-pass-123",
+                                       stripe_customer_id="cus_neverhere")
+    viewer = Member.objects.create_user("viewer@example.com", "viewer-pass-123",
+                                        is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_member"))
+    client.force_login(viewer)
+
+    page = client.get(f"/admin/members/member/{payer.pk}/change/")
+
+    assert page.status_code == 200
+    assert "No such customer" in page.content.decode()
+    payer.refresh_from_db()
+    assert payer.stripe_customer_id == "cus_neverhere"

@@ -495,3 +495,32 @@ def test_a_paid_session_whose_subscription_ended_no_longer_refuses(
     assert open_sessions(stripe_enabled.client) == [
         session_of(stripe_enabled.client, again.json()["url"]).id]
     assert not CheckoutIntent.objects.filter(session_id=paid.id, status="open").exists()
+
+
+def test_a_member_deleted_while_their_open_session_is_read_gets_none_payable(
+        stripe_enabled, stripe_log, shopper, member):
+    """The reuse path re-checks under the lock too: no URL for a member who is gone."""
+    session_id = session_of(stripe_enabled.client, shopper.checkout().json()["url"]).id
+    stripe_log.on("GET", f"{SESSIONS}/{session_id}", "after",
+                  lambda: Member.objects.filter(pk=member.pk).delete())
+
+    again = shopper.checkout()
+
+    assert again.status_code == 401, again.text
+    assert error_of(again) == {"code": "unauthorized",
+                               "message": "Your account no longer exists."}
+    assert open_sessions(stripe_enabled.client) == []
+
+
+def test_a_member_deleted_while_their_expired_session_is_read_is_a_401(
+        stripe_enabled, stripe_log, shopper, member):
+    session_id = session_of(stripe_enabled.client, shopper.checkout().json()["url"]).id
+    stripe_enabled.client.v1.checkout.sessions.expire(session_id)
+    stripe_log.on("GET", f"{SESSIONS}/{session_id}", "after",
+                  lambda: Member.objects.filter(pk=member.pk).delete())
+
+    again = shopper.checkout()
+
+    assert again.status_code == 401, again.text
+    assert error_of(again)["code"] == "unauthorized"
+    assert open_sessions(stripe_enabled.client) == []
