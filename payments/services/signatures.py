@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from itertools import accumulate
@@ -116,12 +117,21 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON Stripe sends")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 reads as infinity: no column holds it, and PostgreSQL's json would store it.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number too large")
+    return value
+
+
 def decode_json(body: bytes) -> object:
     """The JSON value of a verified body: bounded depth, no NaN, never RecursionError."""
     if json_depth(body) > MAX_JSON_DEPTH:
         raise WebhookRejected(f"Body nests deeper than {MAX_JSON_DEPTH} levels.")
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError):
         # ValueError covers integers too long to convert (sys.int_info digits limit).
         raise WebhookRejected("Body is not valid JSON.") from None

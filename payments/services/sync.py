@@ -86,7 +86,8 @@ def grants_access(subscription: dict) -> bool:
 
 def metadata_member_id(subscription: dict) -> int | None:
     member_id = str((subscription.get("metadata") or {}).get("member_id") or "")
-    return int(member_id) if member_id.isdigit() else None
+    # ASCII digits only: "²" is a digit to str.isdigit(), not to int().
+    return int(member_id) if member_id.isascii() and member_id.isdigit() else None
 
 
 def find_member(subscription: dict) -> Member | None:
