@@ -300,13 +300,20 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         }
         for event in queryset:
             try:
-                event = reprocess_event(event)
+                event, failed = reprocess_event(event)
             except Exception:  # One bad event must not hide the others' results.
                 logger.exception("Reprocessing webhook event %s failed", event.event_id)
                 self.message_user(
                     request, f"{event.event_id}: reprocessing failed unexpectedly.",
                     messages.ERROR,
                 )
+                continue
+            if failed and event.status != WebhookEvent.Status.FAILED:
+                # Settled before: that outcome stands, and nothing of this run was applied.
+                self.message_user(
+                    request, f"{event.event_id}: reprocessing failed ({failed}); nothing was "
+                    f"applied, the stored outcome stays {event.get_status_display()}.",
+                    messages.ERROR)
                 continue
             text = f"{event.event_id}: {event.get_status_display()}"
             if event.error or event.note:

@@ -46,10 +46,11 @@ class Outcome:
     """How one delivery ended: ``result`` is processed, ignored, duplicate or failed."""
 
     def __init__(self, result: str, event: WebhookEvent | None = None, *,
-                 event_id: str | None = None) -> None:
+                 event_id: str | None = None, error: str = "") -> None:
         self.result = result
         self._event = event
         self._event_id = event_id
+        self.error = error  # why it failed (safe to show), when it did
 
     @property
     def event(self) -> WebhookEvent | None:
@@ -148,7 +149,8 @@ def _process(event: dict, *, force: bool, config: StripeSettings, known: _Known)
         raise
     except Exception as exc:
         logger.exception("webhook_failed event=%s type=%s", event["id"], event["type"])
-        return Outcome(WebhookEvent.Status.FAILED, record_failure(event, exc))
+        return Outcome(WebhookEvent.Status.FAILED, record_failure(event, exc),
+                       error=failure_message(exc))
     if changes:
         logger.info("webhook event=%s changes=%s", row.event_id, "; ".join(changes))
     if left_open:
@@ -262,9 +264,14 @@ def record_failure(event: dict, exc: Exception) -> WebhookEvent | None:
         return None
 
 
-def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
+def failure_message(exc: Exception) -> str:
+    """What a failure is recorded and shown as: the error's own words, no secret."""
     message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-    message = redact(str(message))[:2000]
+    return redact(str(message))[:2000]
+
+
+def _store_failure(event: dict, exc: Exception) -> WebhookEvent:
+    message = failure_message(exc)
     with transaction.atomic():
         row = WebhookEvent.objects.select_for_update().filter(event_id=event["id"]).first()
         if row is None:
@@ -355,8 +362,12 @@ def _queue(body: bytes, signature_header: str | None, event: dict,
     raise RuntimeError("The Stripe settings keep changing; Stripe retries.")
 
 
-def reprocess_event(event: WebhookEvent) -> WebhookEvent:
-    """Run a stored event again (admin action). Re-applying a processed one is harmless."""
-    process_event(event.payload, force=True)
+def reprocess_event(event: WebhookEvent) -> tuple[WebhookEvent, str]:
+    """Run a stored event again (admin action). Re-applying a processed one is harmless.
+
+    Returns the stored row and, when this run failed, why ("" otherwise). A settled
+    event that fails again keeps its stored outcome: the error is only reported.
+    """
+    outcome = process_event(event.payload, force=True)
     event.refresh_from_db()
-    return event
+    return event, outcome.error if outcome.result == WebhookEvent.Status.FAILED else ""

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from members.models import Member, MemberGroup, Membership
 from payments.models import StripeSettings, SubscriptionState, WebhookEvent
-from tests.fixtures.billing import make_event, make_subscription
+from tests.fixtures.billing import make_event, make_subscription, post_event, refuse_state_sql
 
 LIST_URL = "/admin/payments/webhookevent/"
 
@@ -119,6 +119,40 @@ def test_reprocess_reports_an_ignored_event_with_its_reason(staff_client, test_m
     [(level, text)] = messages_of(response)
     assert level == "warning"
     assert text.startswith(f"{event.event_id}: Ignored (No member has customer cus_nobody")
+
+
+@pytest.mark.parametrize("stored", ["ignored", "processed"])
+def test_reprocess_that_fails_now_says_so_and_keeps_the_stored_outcome(staff_client,
+                                                                      stripe_settings, stored):
+    """An ignored event whose member now exists, or a processed one whose groups were
+    lost: applying it fails this time (the database refuses the state); the click must
+    report a failure, not the old outcome as if it were this run's."""
+    from django.db import connection
+
+    MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold")
+    if stored == "processed":
+        payer = Member.objects.create_user("payer@example.com", "payer-pass-123",
+                                           stripe_customer_id="cus_unit1")
+    event = make_event(make_subscription("sub_unit1"), type="customer.subscription.created")
+    assert post_event(staff_client, event).json()["status"] == stored
+    if stored == "ignored":  # no member had the customer; now one has
+        payer = Member.objects.create_user("payer@example.com", "payer-pass-123",
+                                           stripe_customer_id="cus_unit1")
+    SubscriptionState.objects.all().delete()
+    Membership.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(refuse_state_sql("sub_unit1"))
+    row = WebhookEvent.objects.get(event_id=event["id"])
+
+    response = staff_client.post(LIST_URL, {"action": "reprocess",
+                                            "_selected_action": [row.pk]}, follow=True)
+
+    assert not Membership.objects.filter(member=payer).exists()
+    [(level, text)] = messages_of(response)
+    assert level == "error", text
+    assert text.startswith(f"{event['id']}: reprocessing failed (")
+    assert text.endswith(f"the stored outcome stays {stored.capitalize()}.")
+    assert WebhookEvent.objects.get(pk=row.pk).status == stored
 
 
 def test_subscription_state_list_is_read_only(staff_client, member):
