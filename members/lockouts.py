@@ -20,12 +20,17 @@ from django.utils import timezone
 
 
 def account_of(request: HttpRequest, credentials: dict | None = None) -> str | None:
-    """AXES_USERNAME_CALLABLE: the account a sign-in is for, as sign-in finds it (the
-    email trimmed, in lower case), so that another spelling is not another account."""
+    """AXES_USERNAME_CALLABLE: the account a sign-in is for, as sign-in finds it, so that
+    another spelling is not another account.
+
+    Sign-in matches the email case-insensitively in the database (``UPPER()``), where
+    the dotless "ı" and the long "ſ" are "I" and "S": upper case first, then lower,
+    gives them the same key as "i" and "s" ("ı".lower() alone stays "ı").
+    """
     field = settings.AXES_USERNAME_FORM_FIELD
     username = (credentials.get(field) if credentials
                 else getattr(request, "data", request.POST).get(field))
-    return username.strip().lower() if isinstance(username, str) else username
+    return username.strip().upper().lower() if isinstance(username, str) else username
 
 
 def address_failures(request: HttpRequest) -> QuerySet[AccessAttempt]:

@@ -101,3 +101,26 @@ def test_the_admin_sign_in_lockout_holds_whatever_the_email_s_case(client, admin
 
     assert signing_in.status_code == 429
     assert AccessAttempt.objects.get().username == "admin@example.com"
+
+
+@pytest.mark.parametrize("spelling", ["adm\u0131n@example.com", "ADM\u0131N@example.com"])
+def test_a_spelling_the_database_matches_but_lower_case_does_not_is_the_same_account(
+        client, admin_user, spelling):
+    """The dotless "ı": the database's case-insensitive match (UPPER) finds the
+    administrator with it, so during the lockout it neither signs in nor guesses anew."""
+    from django.contrib.auth import SESSION_KEY
+
+    from tests.fixtures.accounts import ADMIN_PASSWORD
+
+    for _ in range(5):
+        client.post("/admin/login/?next=/admin/",
+                    {"username": "admin@example.com", "password": "wrong-guess"})
+
+    guess = client.post("/admin/login/?next=/admin/",
+                        {"username": spelling, "password": "wrong-again"})
+    signing_in = client.post("/admin/login/?next=/admin/",
+                             {"username": spelling, "password": ADMIN_PASSWORD})
+
+    assert (guess.status_code, signing_in.status_code) == (429, 429)
+    assert SESSION_KEY not in client.session
+    assert AccessAttempt.objects.get().username == "admin@example.com"
