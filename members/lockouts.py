@@ -24,8 +24,8 @@ def account_of(request: HttpRequest, credentials: dict | None = None) -> str | N
     another spelling is not another account.
 
     Sign-in matches the email case-insensitively in the database (``UPPER()``), where
-    the dotless "ı" and the long "ſ" are "I" and "S": upper case first, then lower,
-    gives them the same key as "i" and "s" ("ı".lower() alone stays "ı").
+    the dotless i (U+0131) and the long s (U+017F) are "I" and "S": upper case first,
+    then lower, gives them the same key as "i" and "s" (lower case alone keeps them).
     """
     field = settings.AXES_USERNAME_FORM_FIELD
     username = (credentials.get(field) if credentials

@@ -106,7 +106,7 @@ def test_the_admin_sign_in_lockout_holds_whatever_the_email_s_case(client, admin
 @pytest.mark.parametrize("spelling", ["adm\u0131n@example.com", "ADM\u0131N@example.com"])
 def test_a_spelling_the_database_matches_but_lower_case_does_not_is_the_same_account(
         client, admin_user, spelling):
-    """The dotless "ı": the database's case-insensitive match (UPPER) finds the
+    """The dotless i (U+0131): the database's case-insensitive match (UPPER) finds the
     administrator with it, so during the lockout it neither signs in nor guesses anew."""
     from django.contrib.auth import SESSION_KEY
 
