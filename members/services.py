@@ -15,7 +15,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, authenticate, login, logout, user_logged_in
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -113,10 +113,10 @@ def token_lifetimes(endpoint: Endpoint) -> tuple[int, int]:
 @sensitive_variables()
 def exchange_grant(api: Api, endpoint: Endpoint, raw_grant: str) -> TokenPair:
     """Trade a grant token (once) for an access and a refresh token of its family."""
-    grant = tokens.redeem(api, raw_grant, ApiToken.Kind.GRANT)
-    if grant is None or not grant.member.is_active:
+    pair = _trade(api, endpoint, raw_grant, ApiToken.Kind.GRANT)
+    if pair is None:
         raise ApiError("unauthorized", INVALID_GRANT, field="grant_token")
-    return _issue_pair(api, endpoint, grant)
+    return pair
 
 
 @sensitive_variables()
@@ -125,11 +125,28 @@ def rotate_refresh(api: Api, endpoint: Endpoint, raw_refresh: str) -> TokenPair:
 
     Presenting a refresh token that was already rotated revokes its whole family.
     """
-    old = tokens.redeem(api, raw_refresh, ApiToken.Kind.REFRESH)
-    if old is None or not old.member.is_active:
+    pair = _trade(api, endpoint, raw_refresh, ApiToken.Kind.REFRESH)
+    if pair is None:
         raise ApiError("unauthorized", INVALID_REFRESH, field="refresh_token")
-    tokens.revoke_siblings(old)
-    return _issue_pair(api, endpoint, old)
+    return pair
+
+
+@sensitive_variables()
+def _trade(api: Api, endpoint: Endpoint, raw: str, kind: str) -> TokenPair | None:
+    """Redeem the token and issue its pair in one transaction (tokens.redeem's locks):
+    None when it cannot be traded, with what it refused committed."""
+    with transaction.atomic():
+        old = tokens.redeem(api, raw, kind)
+        if old is None:
+            return None
+        if not old.member.is_active:
+            # Deactivated meanwhile: nothing of this sign-in lives on, should the
+            # member be reactivated.
+            tokens.revoke_family(old)
+            return None
+        if kind == ApiToken.Kind.REFRESH:
+            tokens.revoke_siblings(old)
+        return _issue_pair(api, endpoint, old)
 
 
 @sensitive_variables()

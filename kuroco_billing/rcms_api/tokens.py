@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -88,17 +89,56 @@ def find_usable(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     return token
 
 
+# Issuing and revoking a member's tokens are ordered by locks, so that no revocation
+# misses a pair issued at the same moment: a revocation of a member's tokens (a
+# password change, a deactivation, a reused token) locks the member's row, and an
+# API's (disabled, its security switched) the API's row; a redemption holds both (the
+# API's shared) until the pair it issues is committed. Whichever comes second sees what
+# the first did: a revoked token, or the new pair to revoke.
+def _members_table() -> str:
+    return ApiToken._meta.get_field("member").related_model._meta.db_table
+
+
+def _lock_member(member_id: int) -> bool:
+    """Lock the member's row until the transaction ends; False if there is none."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT 1 FROM "{_members_table()}" WHERE "id" = %s'  # noqa: S608
+                       + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
+                       [member_id])
+        return cursor.fetchone() is not None
+
+
+def _hold_for_redemption(token: ApiToken) -> bool:
+    """The member locked, and the API held (shared) so that it cannot be disabled
+    meanwhile; False if the member is gone."""
+    if not _lock_member(token.member_id):
+        return False
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT 1 FROM "{Api._meta.db_table}" WHERE "id" = %s '  # noqa: S608
+                           "FOR SHARE", [token.api_id])
+    return True
+
+
 def redeem(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     """Use up a single-use grant or refresh token; None if it cannot be used.
+
+    Call inside a transaction that also issues what the token is traded for: the
+    member stays locked until then (the locks above). ``token.member`` is read once
+    locked.
 
     A token presented again after it was used means that two parties hold it,
     one of them a thief, and nobody can tell which: every token of its family
     is revoked and the member signs in again (refresh token rotation as in
     OAuth 2.0 Security BCP, RFC 9700 §4.14).
     """
+    if not connection.in_atomic_block:
+        raise RuntimeError("redeem() runs inside the transaction that issues its pair.")
     token = find(api, raw, kind)
-    if token is None:
+    if token is None or not _hold_for_redemption(token):
         return None
+    token.refresh_from_db(fields=["revoked_at"])
+    token.member.refresh_from_db()
     if token.revoked_at is not None:  # however old: its successors may still live
         revoke_family(token)
         return None
@@ -161,14 +201,22 @@ def revoke_family(token: ApiToken) -> int:
 
 def revoke_all(api: Api | int, member=None) -> int:
     """Revoke every live token of ``api`` (of one ``member`` if given)."""
-    tokens = ApiToken.objects.filter(api=api, revoked_at__isnull=True)
-    if member is not None:
-        tokens = tokens.filter(member=member)
-    return tokens.update(revoked_at=timezone.now())
+    api_id = api.pk if isinstance(api, Api) else api
+    with transaction.atomic():
+        if member is not None:
+            _lock_member(member.pk)
+        else:
+            list(Api.objects.select_for_update().filter(pk=api_id).values_list("pk"))
+        tokens = ApiToken.objects.filter(api_id=api_id, revoked_at__isnull=True)
+        if member is not None:
+            tokens = tokens.filter(member=member)
+        return tokens.update(revoked_at=timezone.now())
 
 
 def revoke_member(member) -> int:
     """Revoke every live token of ``member`` on every API."""
-    return ApiToken.objects.filter(member=member, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        _lock_member(member.pk)
+        return ApiToken.objects.filter(member=member, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
