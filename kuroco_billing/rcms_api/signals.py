@@ -6,11 +6,19 @@ issued: a token is only as good as the settings it was issued under.
 
 from __future__ import annotations
 
-from django.db.models.signals import post_save, pre_save
+from django.conf import settings
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from . import tokens
 from .models import Api
+
+
+@receiver(pre_delete, sender=Api, dispatch_uid="rcms_api.api_lock_before_delete")
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL,
+          dispatch_uid="rcms_api.member_lock_before_delete")
+def lock_before_delete(sender, instance, **kwargs) -> None:
+    tokens.lock_before_delete(instance)
 
 
 @receiver(pre_save, sender=Api, dispatch_uid="rcms_api.api_note_token_revocation")

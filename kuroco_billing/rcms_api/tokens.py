@@ -110,14 +110,24 @@ def _lock_member(member_id: int) -> bool:
 
 def _hold_for_redemption(token: ApiToken) -> bool:
     """The member locked, and the API held (shared) so that it cannot be disabled
-    meanwhile; False if the member is gone."""
+    meanwhile; False if either is gone."""
     if not _lock_member(token.member_id):
         return False
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f'SELECT 1 FROM "{Api._meta.db_table}" WHERE "id" = %s '  # noqa: S608
-                           "FOR SHARE", [token.api_id])
-    return True
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT 1 FROM "{Api._meta.db_table}" WHERE "id" = %s '  # noqa: S608
+                       "FOR SHARE", [token.api_id])
+        return cursor.fetchone() is not None
+
+
+def lock_before_delete(instance) -> None:
+    """pre_delete of a member or an API: its row is locked before its tokens are
+    deleted (Django deletes them first), the order a redemption locks in; else the
+    two would wait for each other."""
+    model = type(instance)
+    if connection.features.has_select_for_update:
+        list(model.objects.select_for_update().filter(pk=instance.pk).values_list("pk"))
 
 
 def redeem(api: Api, raw: str | None, kind: str) -> ApiToken | None:
@@ -134,11 +144,13 @@ def redeem(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     """
     if not connection.in_atomic_block:
         raise RuntimeError("redeem() runs inside the transaction that issues its pair.")
-    token = find(api, raw, kind)
-    if token is None or not _hold_for_redemption(token):
+    found = find(api, raw, kind)
+    if found is None or not _hold_for_redemption(found):
         return None
-    token.refresh_from_db(fields=["revoked_at"])
-    token.member.refresh_from_db()
+    # Read again once locked: revoked, or deleted with its member or API, meanwhile.
+    token = ApiToken.objects.select_related("member").filter(pk=found.pk).first()
+    if token is None:
+        return None
     if token.revoked_at is not None:  # however old: its successors may still live
         revoke_family(token)
         return None
