@@ -329,7 +329,8 @@ def test_replay_processes_lost_events(stripe_enabled, shopper, member, basic_pri
     assert groups_of(member) == ["Silver"]
 
 
-def test_replay_refuses_a_bad_since(stripe_enabled):
+@pytest.mark.parametrize("since", ["last tuesday", "\u00b2"])  # "²": a digit to isdigit()
+def test_replay_refuses_a_bad_since(stripe_enabled, since):
     with pytest.raises(CommandError, match="neither unix seconds nor an ISO 8601"):
-        run("stripe_replay_events", "--since", "last tuesday")
+        run("stripe_replay_events", "--since", since)
 

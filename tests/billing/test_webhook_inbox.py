@@ -336,6 +336,15 @@ def test_the_drain_command(client, customer, gold, settings):
         call_command("drain_webhooks", "--forever")
 
 
+@pytest.mark.parametrize("interval", ["-5", "0", "nan", "soon"])
+def test_drain_forever_refuses_an_interval_it_would_never_wait(interval):
+    """Zero, negative or NaN: the loop would drain without a pause, for ever."""
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--interval: .* is not a number of seconds"):
+        call_command("drain_webhooks", "--forever", "--interval", interval)
+
+
 def test_events_queued_before_the_inbox_was_turned_off_are_drained_once(
         client, customer, gold, settings):
     """Turned off with events still waiting (answered 200: Stripe will not resend them):

@@ -7,11 +7,26 @@ Once, it also applies what was queued before the inbox was turned off.
 
 from __future__ import annotations
 
+import argparse
+import math
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from payments.services import drainers, inbox
+
+
+def _interval(value: str) -> float:
+    """A period a drain may wait: not zero, negative or NaN (it would never wait)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0.1 <= seconds <= 3600:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds from 0.1 "
+                                         "to 3600")
+    return seconds
 
 
 class Command(BaseCommand):
@@ -21,7 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--forever", action="store_true",
                             help="keep draining: as events arrive (LISTEN), and every "
                                  "--interval seconds for failed events whose wait is over")
-        parser.add_argument("--interval", type=float, default=30.0)
+        parser.add_argument("--interval", type=_interval, default=30.0,
+                            help="seconds between rounds when nothing arrives (0.1 to 3600)")
 
     def handle(self, *args, forever: bool, interval: float, **options) -> None:
         if not settings.STRIPE_WEBHOOK_QUEUE:

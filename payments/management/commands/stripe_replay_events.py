@@ -14,7 +14,7 @@ from payments.services import webhooks
 def parse_since(value: str) -> int:
     """Unix seconds from ``1700000000`` or an ISO 8601 time (UTC when no offset)."""
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # ("²" is a digit to isdigit(), not to int())
         return int(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
