@@ -341,7 +341,7 @@ def test_drain_forever_refuses_an_interval_it_would_never_wait(interval):
     """Zero, negative or NaN: the loop would drain without a pause, for ever."""
     from django.core.management import CommandError, call_command
 
-    with pytest.raises(CommandError, match="--interval: .* is not a number of seconds"):
+    with pytest.raises(CommandError, match=r"--interval: .* is not a number of seconds"):
         call_command("drain_webhooks", "--forever", "--interval", interval)
 
 
