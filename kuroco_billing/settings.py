@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Before axes: its reset commands, folding emails as this site keys lockouts.
+    "kuroco_billing.lockout_commands",
     "axes",
     "members",
     "payments",

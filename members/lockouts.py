@@ -30,7 +30,12 @@ def account_of(request: HttpRequest, credentials: dict | None = None) -> str | N
     field = settings.AXES_USERNAME_FORM_FIELD
     username = (credentials.get(field) if credentials
                 else getattr(request, "data", request.POST).get(field))
-    return username.strip().upper().lower() if isinstance(username, str) else username
+    return account_key(username) if isinstance(username, str) else username
+
+
+def account_key(email: str) -> str:
+    """The lockout's key for an email, however it is spelled (see ``account_of``)."""
+    return email.strip().upper().lower()
 
 
 def address_failures(request: HttpRequest) -> QuerySet[AccessAttempt]:

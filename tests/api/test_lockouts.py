@@ -155,3 +155,32 @@ def test_a_few_typos_from_a_shared_address_lock_nobody_else_out(
 
     answer = login(client, cookie_api, other_member.email, "other-pass-123", ATTACKER)
     assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["Member@Example.com", " MEMBER@example.com"])
+def test_axes_reset_username_clears_the_account_however_the_operator_spells_it(
+        cookie_api, member, typed):
+    """The operator types the email as the member wrote it: the lockout is the account's."""
+    from django.core.management import call_command
+    from django.test import Client
+
+    from tests.fixtures.accounts import MEMBER_EMAIL, MEMBER_PASSWORD, api_login
+
+    client = Client()
+    for _ in range(5):
+        api_login(client, cookie_api, MEMBER_EMAIL, "wrong-password")
+    assert "errors" in api_login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD)
+
+    call_command("axes_reset_username", typed)
+
+    assert api_login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD).get(
+        "member_id") == member.pk
+
+
+def test_axes_reset_ip_refuses_an_address_that_is_not_one(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"'203\.0\.113' is not an IPv4 or IPv6 address\."):
+        call_command("axes_reset_ip", "203.0.113")
+    with pytest.raises(CommandError, match="is not an IPv4"):
+        call_command("axes_reset_ip", "203.0.113.66", "nonsense")
