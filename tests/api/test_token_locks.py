@@ -3,11 +3,8 @@ other (a deadlock), the deletion commits, no token outlives it, and the refresh 
 200 (it came first: what it issued goes with the member) or 401, never 500."""
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import psycopg
 import pytest
@@ -19,18 +16,10 @@ from kuroco_billing.rcms_api.models import Api, ApiToken
 from members.models import Member
 from tests.fixtures.accounts import MEMBER_PASSWORD, endpoint_url, issue_tokens
 
+from .test_token_races import _post
+
 # Row locks held from a second connection: PostgreSQL's (SQLite locks the whole file).
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_url")]
-
-
-def _post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def _other_connection():

@@ -27,13 +27,6 @@ def groups(db):
     }
 
 
-@pytest.fixture
-def customer(member, stripe_settings):
-    member.stripe_customer_id = "cus_unit1"
-    member.save()
-    return member
-
-
 def send(type_: str = "customer.subscription.updated", *, created: int, event_id=None, **sub):
     event = make_event(make_subscription(**sub), type=type_, created=created, event_id=event_id)
     return deliver(event)

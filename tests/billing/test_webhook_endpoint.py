@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from members.models import Member, MemberGroup, Membership
+from members.models import Member, Membership
 from payments.models import SubscriptionState, WebhookEvent
 from tests.fixtures.billing import (
     UNIT_WEBHOOK_SECRET,
@@ -22,11 +22,6 @@ from tests.fixtures.billing import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def gold(db):
-    return MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold")
 
 
 @pytest.fixture

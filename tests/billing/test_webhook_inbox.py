@@ -32,18 +32,6 @@ from tests.fixtures.billing import (
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("inbox")]
 
 
-@pytest.fixture
-def gold(db):
-    return MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold")
-
-
-@pytest.fixture
-def customer(member, stripe_settings):
-    member.stripe_customer_id = "cus_unit1"
-    member.save()
-    return member
-
-
 def groups(member) -> list[str]:
     return sorted(member.member_groups.values_list("name", flat=True))
 

@@ -14,18 +14,6 @@ from tests.fixtures.billing import make_event, make_subscription, post_event
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def gold(db):
-    return MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold")
-
-
-@pytest.fixture
-def customer(member, stripe_settings):
-    member.stripe_customer_id = "cus_unit1"
-    member.save()
-    return member
-
-
 @pytest.mark.parametrize("number", [b"1e400", b"-1e400"])
 def test_a_number_beyond_a_double_is_refused_the_same_with_and_without_the_inbox(
         number, client, customer, gold, apply_mode):
