@@ -100,10 +100,16 @@ def _members_table() -> str:
 
 
 def _lock_member(member_id: int) -> bool:
-    """Lock the member's row until the transaction ends; False if there is none."""
+    """Lock the member's row until the transaction ends; False if there is none.
+
+    NO KEY UPDATE on PostgreSQL: it orders these writers (and the member's own
+    updates and deletion) without making a foreign-key check of a new token or
+    session wait for it, which could close a circle with a lock on the API.
+    """
+    mode = (" FOR NO KEY UPDATE" if connection.vendor == "postgresql"
+            else " FOR UPDATE" if connection.features.has_select_for_update else "")
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT 1 FROM "{_members_table()}" WHERE "id" = %s'  # noqa: S608
-                       + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
+        cursor.execute(f'SELECT 1 FROM "{_members_table()}" WHERE "id" = %s{mode}',  # noqa: S608
                        [member_id])
         return cursor.fetchone() is not None
 
