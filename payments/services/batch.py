@@ -253,7 +253,9 @@ def _write_sql() -> str:
     state_set = ", ".join(f'"{c}" = x."{c}"' for c in _STATE_FIELDS[1:])
     # Each UPDATE also names its rows' IDs as an array: the planner then reads them by
     # primary key. Joined only to a recordset (which it guesses at 100 rows), it would
-    # hash the whole table, a cost growing with the event log, on every batch.
+    # hash the whole table, a cost growing with the event log, on every batch. The
+    # DELETE names its members likewise: with a plan cached while the site was small,
+    # it tested every membership against every operation of the batch.
     return f"""
 WITH st_upd AS (
     UPDATE "{t['state']}" s SET {state_set}, "updated_at" = %(now)s
@@ -271,7 +273,8 @@ WITH st_upd AS (
     JOIN "{t['group']}" g ON g."stripe_price_id" = ANY(o.prices) WHERE o.kind = 'grant'
 ), gone AS (
     DELETE FROM "{t['membership']}" ms USING ops o
-    WHERE ms."member_id" = o.member AND ms."source" = 'stripe' AND (
+    WHERE ms."member_id" = ANY(%(op_members)s::bigint[])
+      AND ms."member_id" = o.member AND ms."source" = 'stripe' AND (
         o.kind = 'clear' OR (o.kind = 'revoke' AND ms."stripe_subscription_id" = o.sub)
         OR (o.kind = 'grant' AND NOT EXISTS (
             SELECT 1 FROM wanted w WHERE w.member = o.member AND w.group_id = ms."group_id")))
@@ -358,6 +361,7 @@ def _write(writes: BatchWrites, kept: list, deferred_members: set[int],
         "now": timezone.now(), "open": OPEN, "closed": CLOSED,
         "states": json.dumps(old_states), "state_ids": [s["id"] for s in old_states],
         "new_states": json.dumps(new_states), "ops": json.dumps(ops),
+        "op_members": sorted(writes.ops),
         "members": json.dumps(members), "member_ids": [m["id"] for m in members],
         "events": json.dumps(event_rows), "event_ids": [e["id"] for e in event_rows],
         "paid": json.dumps(paid),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from members.models import Member, MemberGroup
+from members.models import Member, MemberGroup, Membership
 from payments.models import SubscriptionState, WebhookEvent
 from payments.services import inbox
 from tests.fixtures.billing import make_event, make_subscription
@@ -80,7 +80,8 @@ def plans():
         except Exception:
             cursor.execute("ROLLBACK TO SAVEPOINT plans")
             pytest.skip("auto_explain cannot be loaded (not a superuser)")
-        for setting in ("log_min_duration = 0", "log_format = json", "log_level = notice"):
+        for setting in ("log_min_duration = 0", "log_format = json", "log_level = notice",
+                        "log_analyze = on", "log_timing = off"):
             cursor.execute(f"SET LOCAL auto_explain.{setting}")
     return notes
 
@@ -103,3 +104,48 @@ def test_a_batch_writes_by_primary_key_and_never_scans_the_event_log(big_site, p
         member = Member.objects.get(stripe_customer_id=f"cus_plan{n}")
         assert member.stripe_subscription_id == f"sub_plan{n}"
         assert list(member.member_groups.values_list("name", flat=True)) == ["Gold"]
+
+
+def test_a_plan_cached_while_the_site_was_small_still_reads_only_the_batchs_memberships(
+        db, plans):
+    # The drain's connection keeps the write's generic plan from its first batches, made
+    # when the membership table was analyzed empty (as on a new site); it grows after
+    # that, with no ANALYZE to make it plan again. The write's delete keeps only the
+    # batch's members' memberships before it joins them to the batch's operations: it
+    # no longer tests every membership against every operation.
+    MemberGroup.objects.create(name="Gold", stripe_price_id="price_gold")
+    silver = MemberGroup.objects.create(name="Silver", stripe_price_id="price_silver")
+    members = Member.objects.bulk_create(
+        Member(email=f"small{n}@example.com", name=f"small{n}", stripe_customer_id=f"cus_plan{n}")
+        for n in range(GROWN))
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{Membership._meta.db_table}"')
+    for batch in range(CACHED_BATCHES):  # enough runs for a cached generic plan
+        _queue(batch)
+        assert inbox.drain_batch(BATCH) == BATCH
+    assert Membership.objects.count() == CACHED_BATCHES * BATCH
+    Membership.objects.bulk_create(
+        Membership(member=member, group=silver, source=Membership.Source.STRIPE,
+                   stripe_subscription_id=f"sub_plan{n}")
+        for n, member in enumerate(members) if n >= (CACHED_BATCHES + 1) * BATCH)
+
+    _queue(CACHED_BATCHES)
+    plans.clear()
+    assert inbox.drain_batch(BATCH) == BATCH
+
+    statements = [json.loads(note[note.index("{"):]) for note in plans if "{" in note]
+    write = next(s for s in statements if "st_upd" in s["Query Text"])
+    read = [node["Actual Rows"] * node["Actual Loops"] for node in _nodes(write["Plan"])
+            if node.get("Relation Name") == Membership._meta.db_table
+            and "Scan" in node["Node Type"]]
+    assert read and max(read) <= BATCH  # was every membership (2,980 rows)
+    n = CACHED_BATCHES * BATCH
+    assert list(Member.objects.get(stripe_customer_id=f"cus_plan{n}")
+                .member_groups.values_list("name", flat=True)) == ["Gold"]
+
+
+GROWN, CACHED_BATCHES = 3000, 12
+
+
+def _nodes(plan: dict) -> list[dict]:
+    return [plan] + [node for child in plan.get("Plans", []) for node in _nodes(child)]
