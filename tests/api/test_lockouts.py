@@ -184,3 +184,30 @@ def test_axes_reset_ip_refuses_an_address_that_is_not_one(db):
         call_command("axes_reset_ip", "203.0.113")
     with pytest.raises(CommandError, match="is not an IPv4"):
         call_command("axes_reset_ip", "203.0.113.66", "nonsense")
+
+
+def test_axes_reset_ip_username_clears_the_account_from_that_address_however_spelled(
+        cookie_api, member):
+    from django.core.management import call_command
+    from django.test import Client
+
+    from tests.fixtures.accounts import MEMBER_EMAIL, MEMBER_PASSWORD, api_login
+
+    client = Client()  # REMOTE_ADDR 127.0.0.1
+    for _ in range(5):
+        api_login(client, cookie_api, MEMBER_EMAIL, "wrong-password")
+    assert "errors" in api_login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD)
+
+    call_command("axes_reset_ip_username", "198.51.100.7", "Member@Example.com")
+    assert "errors" in api_login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD)
+    call_command("axes_reset_ip_username", "127.0.0.1", " Member@Example.com")
+
+    assert api_login(client, cookie_api, MEMBER_EMAIL, MEMBER_PASSWORD).get(
+        "member_id") == member.pk
+
+
+def test_axes_reset_ip_username_refuses_an_address_that_is_not_one(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"'127\.0\.0' is not an IPv4 or IPv6 address\."):
+        call_command("axes_reset_ip_username", "127.0.0", "member@example.com")
