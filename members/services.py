@@ -79,7 +79,19 @@ def record_token_sign_in(request: HttpRequest, member: Member) -> None:
 
 @sensitive_variables()
 def issue_grant(api: Api, member: Member) -> tokens.IssuedToken:
-    return tokens.issue(api, member, ApiToken.Kind.GRANT, settings.RCMS_GRANT_TOKEN_SECONDS)
+    """A grant for ``member``, whose password sign_in just checked; ApiError 401 if the
+    password changed or the member was deactivated since.
+
+    Issued under the locks every revocation takes first (tokens.hold_for_issue): a
+    change that committed before sees no grant to revoke, so it is refused here; one
+    that commits after revokes it.
+    """
+    with transaction.atomic():
+        if not (tokens.hold_for_issue(member.pk, api.pk) and Member.objects.filter(
+                pk=member.pk, password=member.password, is_active=True).exists()):
+            raise ApiError("unauthorized", INVALID_CREDENTIALS)
+        return tokens.issue(api, member, ApiToken.Kind.GRANT,
+                            settings.RCMS_GRANT_TOKEN_SECONDS)
 
 
 @dataclass(frozen=True)

@@ -114,16 +114,17 @@ def _lock_member(member_id: int) -> bool:
         return cursor.fetchone() is not None
 
 
-def _hold_for_redemption(token: ApiToken) -> bool:
+def hold_for_issue(member_id: int, api_id: int) -> bool:
     """The member locked, and the API held (shared) so that it cannot be disabled
-    meanwhile; False if either is gone."""
-    if not _lock_member(token.member_id):
+    meanwhile, until the transaction ends; False if either is gone. A redemption takes
+    these before it issues a pair, a sign-in before it issues a grant."""
+    if not _lock_member(member_id):
         return False
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT 1 FROM "{Api._meta.db_table}" WHERE "id" = %s '  # noqa: S608
-                       "FOR SHARE", [token.api_id])
+                       "FOR SHARE", [api_id])
         return cursor.fetchone() is not None
 
 
@@ -151,7 +152,7 @@ def redeem(api: Api, raw: str | None, kind: str) -> ApiToken | None:
     if not connection.in_atomic_block:
         raise RuntimeError("redeem() runs inside the transaction that issues its pair.")
     found = find(api, raw, kind)
-    if found is None or not _hold_for_redemption(found):
+    if found is None or not hold_for_issue(found.member_id, found.api_id):
         return None
     # Read again once locked: revoked, or deleted with its member or API, meanwhile.
     token = ApiToken.objects.select_related("member").filter(pk=found.pk).first()

@@ -118,3 +118,70 @@ def test_no_token_outlives_the_change_while_refreshes_are_in_flight(live_server,
                    if o and _get(profile_url, o[-1]["access_token"]["value"]) == 200]
         leaks += bool(working)
     assert leaks == 0, f"{leaks} of 10 rounds kept a live token after the {change}"
+
+
+@pytest.mark.parametrize("change", ["password", "deactivation"])
+def test_a_sign_in_whose_password_was_changed_as_it_checked_it_gets_no_grant(
+        token_api, member, change):
+    # The change commits between the password check and the grant's insert (here, as
+    # the sign-in is recorded): the grant of the old password must not be issued.
+    from django.contrib.auth.signals import user_logged_in
+
+    from tests.fixtures.accounts import api_login
+
+    def change_meanwhile(**_signal):
+        def commit_change():
+            fresh = Member.objects.get(pk=member.pk)
+            if change == "password":
+                fresh.set_password("changed-meanwhile-123")
+            else:
+                fresh.is_active = False
+            fresh.save()
+
+        thread = threading.Thread(target=commit_change)  # its own connection: a real commit
+        thread.start()
+        thread.join()
+
+    user_logged_in.connect(change_meanwhile, dispatch_uid="test-change-meanwhile")
+    try:
+        answer = api_login(Client(), token_api, member.email, MEMBER_PASSWORD)
+    finally:
+        user_logged_in.disconnect(dispatch_uid="test-change-meanwhile")
+
+    assert "grant_token" not in answer
+    assert answer["errors"][0]["code"] == "unauthorized"
+    assert not ApiToken.objects.filter(member=member, revoked_at__isnull=True).exists()
+
+
+def test_a_cookie_sign_in_whose_password_was_changed_as_it_checked_it_keeps_no_session(
+        cookie_api, member):
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.auth.signals import user_logged_in
+    from django.contrib.sessions.models import Session
+
+    from tests.fixtures.accounts import api_login
+
+    def change_meanwhile(**_signal):
+        def commit_change():
+            fresh = Member.objects.get(pk=member.pk)
+            fresh.set_password("changed-meanwhile-123")
+            fresh.save()
+
+        thread = threading.Thread(target=commit_change)
+        thread.start()
+        thread.join()
+
+    client = Client()
+    user_logged_in.connect(change_meanwhile, dispatch_uid="test-change-meanwhile")
+    try:
+        answer = api_login(client, cookie_api, member.email, MEMBER_PASSWORD)
+    finally:
+        user_logged_in.disconnect(dispatch_uid="test-change-meanwhile")
+
+    assert answer["errors"][0]["code"] == "unauthorized"
+    assert client.get(endpoint_url(cookie_api, "profile")).status_code == 401
+    print("SESS", [(s.get_decoded(), s.expire_date) for s in Session.objects.all()], client.cookies)
+    assert [s for s in Session.objects.all()  # nothing of the refused sign-in is kept
+            if s.get_decoded().get(SESSION_KEY) == str(member.pk)] == []
+    assert api_login(client, cookie_api, member.email, "changed-meanwhile-123")["member_id"] \
+        == member.pk
