@@ -297,15 +297,22 @@ def test_a_failed_event_is_retried_for_about_three_days_then_left_to_the_admin(
     boom = make_event(make_subscription("sub_boom", customer="cus_unit2"))
     post_event(client, boom)
     inbox.drain()
+    schedule = timedelta(0)  # the waits, each seen kept a minute short and taken a minute over
     for attempt in range(2, inbox.MAX_ATTEMPTS + 1):
-        WebhookEvent.objects.filter(event_id=boom["id"]).update(
-            processed_at=timezone.now() - timedelta(days=2))
+        wait = timedelta(minutes=min(2 ** (attempt - 1), 1440))  # 2, 4, 8 … minutes, ≤ a day
+        failed_ago(boom, wait - timedelta(minutes=1))
+        assert inbox.drain() == 0
+        failed_ago(boom, wait + timedelta(minutes=1))
         assert inbox.drain() == 1
         assert (row(boom).status, row(boom).attempts) == ("failed", attempt)
-    WebhookEvent.objects.filter(event_id=boom["id"]).update(
-        processed_at=timezone.now() - timedelta(days=2))
+        schedule += wait
+    failed_ago(boom, timedelta(days=30))
     assert inbox.drain() == 0  # given up: the admin's "Reprocess" remains
-    assert sum(min(2 ** n, 1440) for n in range(1, inbox.MAX_ATTEMPTS)) / 1440 > 2.5
+    assert timedelta(days=2.5) < schedule < timedelta(days=3.5)
+
+
+def failed_ago(event: dict, ago: timedelta) -> None:
+    WebhookEvent.objects.filter(event_id=event["id"]).update(processed_at=timezone.now() - ago)
 
 
 def test_the_drain_command(client, customer, gold, settings):
