@@ -122,9 +122,20 @@ def test_search_by_email_name_customer_and_subscription(staff_client, members, t
 
 
 def test_status_and_period_end_sort(staff_client, members):
-    # Period end, newest first (where NULLs sort differs between databases).
+    # Last by email yet active, so sorting by status differs from sorting by email.
+    Member.objects.create_user("zz_active@example.com", "x-pass-123",
+                               stripe_subscription_id="sub_zz_active")
+    SubscriptionState.objects.create(subscription_id="sub_zz_active", status="active",
+                                     current_period_end=PERIOD_END)
+    # Column indexes count the action checkbox first: 3 is the status, 5 the period end.
+    # Only members with a subscription, where NULLs sort differs between databases.
+    by_status = staff_client.get(CHANGELIST, {"o": "-3", "has_subscription": "yes"})
     html = staff_client.get(CHANGELIST, {"o": "-5", "has_subscription": "yes"}).content.decode()
 
+    shown = [cell(row, "subscription_status_column")
+             for row in rows(by_status.content.decode()).values()]
+    assert shown == ["unpaid", "trialing", "past_due", "canceled", "active", "active"]
+    # Period end, newest first.
     assert list(rows(html))[:2] == ["canceled@example.com", "unpaid@example.com"]
 
 

@@ -94,10 +94,39 @@ def test_refused_deliveries_show_in_the_admin_without_body_or_secret(
 
 
 def test_the_admin_lists_them_under_billing_and_nothing_can_be_edited(staff_client, db):
+    minute = timezone.now().replace(second=0, microsecond=0)
+    row = RefusedDelivery.objects.create(
+        minute=minute, reason=BAD_SIGNATURE, client_address="203.0.113.7", count=3,
+        first_at=minute, last_at=minute, event_id="evt_kept_1",
+    )
+    change_url = f"{LIST_URL}{row.pk}/change/"
     index = staff_client.get("/admin/").content.decode()
+    listing = staff_client.get(LIST_URL).content.decode()
+    detail = staff_client.get(change_url).content.decode()
+    # A full, valid form: were changes allowed, this would save.
+    edited = {
+        "minute_0": minute.date().isoformat(), "minute_1": "00:00:00",
+        "reason": "Edited in the admin", "client_address": "198.51.100.99", "count": "1",
+        "first_at_0": minute.date().isoformat(), "first_at_1": "00:00:00",
+        "last_at_0": minute.date().isoformat(), "last_at_1": "00:00:00",
+        "event_id": "evt_edited",
+    }
 
     assert 'href="/admin/payments/refuseddelivery/"' in index
     assert staff_client.get(f"{LIST_URL}add/").status_code == 403
+    # The superuser reads the row, with nothing to type into, save or delete.
+    assert "evt_kept_1" in detail
+    assert 'name="_save"' not in detail and 'name="reason"' not in detail
+    assert f'href="{LIST_URL}{row.pk}/delete/"' not in detail
+    assert staff_client.post(change_url, edited).status_code == 403
+    assert staff_client.post(f"{LIST_URL}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    # Nor can the list's actions delete it.
+    assert 'value="delete_selected"' not in listing
+    staff_client.post(LIST_URL, {"action": "delete_selected", "_selected_action": [row.pk],
+                                 "post": "yes"})
+    assert list(RefusedDelivery.objects.values_list(
+        "reason", "client_address", "count", "event_id")) == [
+        (BAD_SIGNATURE, "203.0.113.7", 3, "evt_kept_1")]
 
 
 def test_a_flood_of_500_bad_requests_adds_a_bounded_number_of_rows(client, stripe_settings):

@@ -156,12 +156,30 @@ def test_reprocess_that_fails_now_says_so_and_keeps_the_stored_outcome(staff_cli
 
 
 def test_subscription_state_list_is_read_only(staff_client, member):
-    SubscriptionState.objects.create(
+    state = SubscriptionState.objects.create(
         subscription_id="sub_state1", customer_id="cus_state1", member=member,
         status="active", price_ids=["price_gold"], current_period_end=timezone.now(),
     )
+    states_url = "/admin/payments/subscriptionstate/"
 
-    html = staff_client.get("/admin/payments/subscriptionstate/").content.decode()
+    html = staff_client.get(states_url).content.decode()
+    detail = staff_client.get(f"{states_url}{state.pk}/change/").content.decode()
 
     assert "sub_state1" in html and "cus_state1" in html and "active" in html
-    assert staff_client.get("/admin/payments/subscriptionstate/add/").status_code == 403
+    assert staff_client.get(f"{states_url}add/").status_code == 403
+    # Stripe's webhooks own these rows: the superuser can read one, not save or delete it.
+    assert "sub_state1" in detail
+    assert 'name="_save"' not in detail and 'name="status"' not in detail
+    assert f'href="{states_url}{state.pk}/delete/"' not in detail
+    response = staff_client.post(f"{states_url}{state.pk}/change/",
+                                 {"status": "canceled", "deleted": "on"})
+    assert response.status_code == 403
+    assert staff_client.get(f"{states_url}{state.pk}/delete/").status_code == 403
+    assert staff_client.post(f"{states_url}{state.pk}/delete/",
+                             {"post": "yes"}).status_code == 403
+    # Nor can the list's actions delete it.
+    assert 'value="delete_selected"' not in html
+    staff_client.post(states_url, {"action": "delete_selected", "_selected_action": [state.pk],
+                                   "post": "yes"})
+    state.refresh_from_db()
+    assert (state.status, state.deleted) == ("active", False)
