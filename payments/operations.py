@@ -95,6 +95,8 @@ def cancel_order(ctx: OperationContext) -> dict:
             result = cancel_service.cancel_subscription(ctx.member)
         except cancel_service.NoSubscription:
             raise ApiError("conflict", "You have no subscription to cancel.") from None
+        except cancel_service.MemberGone:
+            raise ApiError("unauthorized", checkout_service.MEMBER_GONE) from None
     return {
         "status": "ok",
         "subscription_id": result.subscription_id,

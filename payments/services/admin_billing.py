@@ -43,6 +43,9 @@ def _cancel_now(member: Member, admin: Member) -> str:
         result = cancel.cancel_subscription(member)
     except cancel.NoSubscription:
         raise Refused("conflict", "The member has no subscription.", status=409) from None
+    except cancel.MemberGone:
+        raise Refused("not_found", "The member no longer exists; Stripe canceled the "
+                      "subscription.", status=404) from None
     return f"Subscription {result.subscription_id} canceled."
 
 

@@ -16,6 +16,10 @@ class NoSubscription(Exception):
     """The member has no subscription to cancel."""
 
 
+class MemberGone(Exception):
+    """The member was deleted while Stripe canceled their subscription."""
+
+
 @dataclass
 class CancelResult:
     subscription_id: str
@@ -37,7 +41,11 @@ def cancel_subscription(member: Member) -> CancelResult:
         raise NoSubscription
     snapshot, already_gone = _cancel_in_stripe(subscription_id, member)
     with transaction.atomic():
-        member = sync.lock_member(member.pk)
+        try:
+            member = sync.lock_member(member.pk)
+        except Member.DoesNotExist:
+            # Deleted by an administrator while Stripe was asked: nothing left to unlink.
+            raise MemberGone from None
         state = sync.lock_state(subscription_id)
         # Deletion only revokes: nothing here asks Stripe.
         result = sync.apply_snapshot(member, state, snapshot, deleted=True)

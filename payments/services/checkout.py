@@ -34,7 +34,7 @@ ALREADY_SUBSCRIBED = "You already have a subscription. Cancel it before starting
 # A session of theirs turned out paid, its subscription's webhook still on its way.
 JUST_PAID = ("You have just paid for a subscription; it is being set up. Reload in a "
              "moment.")
-MEMBER_GONE = "Your account no longer exists."
+MEMBER_GONE = member_subscription.MEMBER_GONE
 OTHERS_UNKNOWN = ("Stripe could not be reached to close your other checkout, which may "
                   "still be payable. Try again in a moment.")
 # Metadata key on our Checkout Sessions: the intent's key (no secret in it).

@@ -8,6 +8,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.db import IntegrityError
+from django.utils import timezone
+
 from members.models import Member
 
 from .. import gateway
@@ -31,6 +34,14 @@ class Refused(Exception):
 
 def conflict(message: str) -> Refused:
     return Refused("conflict", message, status=409)
+
+
+# Deleted by an administrator while their request ran (checkout answers the same).
+MEMBER_GONE = "Your account no longer exists."
+
+
+def member_gone() -> Refused:
+    return Refused("unauthorized", MEMBER_GONE, status=401)
 
 
 def held_subscription_id(member: Member) -> str:
@@ -76,10 +87,15 @@ class Applied:
 def record_change(member: Member, subscription_id: str, action: str, params: dict,
                   requested_by: Member | None = None) -> SubscriptionChange:
     """The intent, committed before Stripe is asked (autocommit: no transaction is open)."""
-    return SubscriptionChange.objects.create(
-        member=member, subscription_id=subscription_id, action=action, params=params,
-        key=f"kb-subchange-{uuid.uuid4().hex}", requested_by=requested_by,
-    )
+    try:
+        return SubscriptionChange.objects.create(
+            member=member, subscription_id=subscription_id, action=action, params=params,
+            key=f"kb-subchange-{uuid.uuid4().hex}", requested_by=requested_by,
+        )
+    except IntegrityError:
+        if Member.objects.filter(pk=member.pk).exists():
+            raise
+        raise member_gone() from None
 
 
 def send_change(change: SubscriptionChange) -> Applied:
@@ -137,4 +153,8 @@ def customer_gone(exc: gateway.StripeInvalidRequest) -> bool:
 
 def _finish(change: SubscriptionChange, status: str, error: str = "") -> None:
     change.status, change.error = status, error
-    change.save(update_fields=["status", "error", "updated_at"])
+    change.updated_at = timezone.now()
+    updated = SubscriptionChange.objects.filter(pk=change.pk).update(
+        status=status, error=error, updated_at=change.updated_at)
+    if not updated:  # deleted with its member while Stripe was asked
+        raise member_gone()
