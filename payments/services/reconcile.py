@@ -10,10 +10,12 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 
 from members.models import Member, Membership
 
 from .. import gateway
+from ..models import SubscriptionState
 from . import sync
 
 logger = logging.getLogger("payments.reconcile")
@@ -44,37 +46,81 @@ def choose_current(subscriptions: list[dict], held: str | None) -> dict | None:
     return max(granting, key=lambda s: s.get("created") or 0, default=None)
 
 
+class _Changed(Exception):
+    """The member's billing rows changed while Stripe was read: the list may be older."""
+
+
+# A member whose subscriptions keep changing (a burst of events) is left for the next run.
+ATTEMPTS = 3
+CHANGED_MEANWHILE = (
+    "The member's subscriptions changed while Stripe was read, {n} times in a row; "
+    "nothing was changed for this member. Run it again."
+)
+
+
+def _billing_version(member_id: int) -> tuple:
+    """What a webhook, a checkout or a cancel changes of a member: their subscription
+    and customer IDs, and each of their states' last write."""
+    ids = Member.objects.filter(pk=member_id).values_list(
+        "stripe_subscription_id", "stripe_customer_id").first()
+    customer = ids[1] if ids else None
+    states = SubscriptionState.objects.filter(
+        Q(member_id=member_id) | Q(customer_id=customer or "-")).order_by("pk")
+    return ids, list(states.values_list("pk", "updated_at"))
+
+
 def reconcile_member(member: Member, *, dry_run: bool = False) -> ReconcileReport:
-    """Make one member match Stripe. With ``dry_run`` the changes are reported, then rolled back."""
+    """Make one member match Stripe. With ``dry_run`` the changes are reported, then rolled back.
+
+    Stripe's list is applied only if nothing of the member's changed while it was read
+    (an event applied, a checkout, a cancel): else it is read again.
+    """
     report = ReconcileReport(member.pk, member.email, dry_run=dry_run)
     if not member.stripe_customer_id:
         return report
-    try:
-        subscriptions = gateway.list_subscriptions(member.stripe_customer_id,
-                                                   member_id=member.pk)
-    except gateway.StripeError as exc:
-        report.errors.append(f"Could not read subscriptions from Stripe: {exc.message}")
+    for _attempt in range(ATTEMPTS):
+        seen = _billing_version(member.pk)
+        try:
+            subscriptions = gateway.list_subscriptions(member.stripe_customer_id,
+                                                       member_id=member.pk)
+        except gateway.StripeError as exc:
+            report.errors.append(f"Could not read subscriptions from Stripe: {exc.message}")
+            return report
+        try:
+            _reconcile_once(report, member.pk, subscriptions, seen)
+        except _Changed:
+            continue
         return report
+    report.errors.append(CHANGED_MEANWHILE.format(n=ATTEMPTS))
+    return report
+
+
+def _reconcile_once(report: ReconcileReport, member_id: int, subscriptions: list[dict],
+                    seen: tuple) -> None:
     # Read after the list: no event that existed when it was read is later than this.
     marker = sync.fetch_marker()
     try:
         with transaction.atomic():
-            report.changes = _apply(member.pk, subscriptions, marker)
-            if dry_run:
+            sync.lock_member(member_id)
+            if _billing_version(member_id) != seen:
+                raise _Changed
+            report.changes = _apply(member_id, subscriptions, marker)
+            if report.dry_run:
                 raise _DryRun
     except _DryRun:
         pass
+    except Member.DoesNotExist:
+        report.errors.append("The member no longer exists.")
     except gateway.StripeError as exc:
         report.changes = []
         report.errors.append(f"Stripe failed while reconciling: {exc.message}")
     except DatabaseError as exc:  # IntegrityError too: rolled back, the next member goes on
-        logger.exception("reconcile_failed member=%s", member.pk)
+        logger.exception("reconcile_failed member=%s", member_id)
         report.changes = []
         report.errors.append(
             f"Database error while reconciling ({type(exc).__name__}); nothing was changed "
             "for this member. A subscription ID held by another member is the usual cause."
         )
-    return report
 
 
 def _apply(member_id: int, subscriptions: list[dict], marker: int) -> list[str]:
