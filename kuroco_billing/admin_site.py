@@ -63,6 +63,13 @@ class KurocoAdminSite(admin.AdminSite):
     enable_nav_sidebar = False
 
     @property  # type: ignore[override]
+    def login_form(self):
+        """Sign-ins one at a time per client address, as the API's (members.forms)."""
+        from members.forms import AdminSignInForm  # (this module loads before the models)
+
+        return AdminSignInForm
+
+    @property  # type: ignore[override]
     def site_url(self) -> str:
         """ "View site": the member-facing front end (the demo page under `make run`)."""
         return settings.ADMIN_SITE_URL

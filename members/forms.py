@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from payments.setup_checks import apply_verdict, validate_group_price
 
+from . import lockouts
 from .models import Member, MemberGroup, Membership, stripe_price_id_validator
+
+
+class AdminSignInForm(AdminAuthenticationForm):
+    """The admin's sign-in, one at a time per client address, as the API's
+    (lockouts.one_sign_in_at_a_time): guesses sent at once meet the lockout."""
+
+    def clean(self):
+        refused = None
+        with lockouts.one_sign_in_at_a_time(self.request):
+            try:
+                return super().clean()
+            except ValidationError as error:
+                refused = error  # raised after the block: its failure stays recorded
+        raise refused
 
 
 class MemberCreationForm(BaseUserCreationForm):

@@ -7,6 +7,8 @@ policy is in docs/operations.md ("Sign-in lockouts").
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from axes.attempts import get_cool_off_threshold
@@ -14,6 +16,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off, get_credentials, get_failure_limit
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
@@ -36,6 +39,29 @@ def account_of(request: HttpRequest, credentials: dict | None = None) -> str | N
 def account_key(email: str) -> str:
     """The lockout's key for an email, however it is spelled (see ``account_of``)."""
     return email.strip().upper().lower()
+
+
+# The advisory lock's first key: sign-ins, by client address (the second key).
+_SIGN_IN_LOCK = 0x4B42_5349
+
+
+@contextmanager
+def one_sign_in_at_a_time(request: HttpRequest) -> Iterator[None]:
+    """Check a sign-in's password only after the sign-ins from its address before it
+    recorded theirs (PostgreSQL): guesses sent at once are held to the limits of
+    guesses sent in turn, each checked against the failures of those before it.
+
+    One transaction, so that the failure axes records is committed before the next
+    sign-in from that address reads the count. What raises inside rolls it back:
+    let a refusal out only once the block has ended.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            AxesProxyHandler.update_request(request)  # sets request.axes_ip_address
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                               [_SIGN_IN_LOCK, request.axes_ip_address or ""])
+        yield
 
 
 def address_failures(request: HttpRequest) -> QuerySet[AccessAttempt]:

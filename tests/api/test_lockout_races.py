@@ -1,0 +1,127 @@
+"""Sign-ins sent at once from one address are held to the lockout's limits, as if sent in
+turn (docs/operations.md, "Sign-in lockouts"): the API's and the admin's."""
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+from tests.fixtures.accounts import MEMBER_PASSWORD, endpoint_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+CHECKED: dict = {"wrong": 0, "right": 0, "order": []}
+_counting = threading.Lock()
+
+
+class CountingHasher(PBKDF2PasswordHasher):
+    """The deployed hasher (PBKDF2, as slow as in production) that counts the passwords
+    it really checks: a refused attempt never reaches it."""
+
+    def verify(self, password, encoded):
+        matched = super().verify(password, encoded)
+        with _counting:
+            CHECKED["right" if matched else "wrong"] += 1
+            CHECKED["order"].append("right" if matched else "wrong")
+        return matched
+
+
+@pytest.fixture
+def checked(settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":  # the sign-ins' lock is PostgreSQL's (lockouts.py)
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    CHECKED.update(wrong=0, right=0, order=[])
+    return CHECKED
+
+
+def burst(url, email, passwords):
+    barrier = threading.Barrier(len(passwords))
+    results: dict[str, int] = {}
+
+    def guess(password):
+        barrier.wait()
+        results[password] = _post(url, {"email": email, "password": password})[0]
+
+    threads = [threading.Thread(target=guess, args=(p,)) for p in passwords]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_parallel_guesses_check_no_more_passwords_than_the_failure_limit(
+        checked, live_server, settings, token_api, member):
+    """docs/operations.md: after AXES_FAILURE_LIMIT (5) wrong passwords for one email from
+    one address, that email is locked out from that address. Twenty guesses sent at once
+    from one address must not have twenty passwords checked."""
+    url = live_server.url + endpoint_url(token_api, "login_challenge")
+
+    results = burst(url, member.email, [f"guess-{n}" for n in range(20)])
+
+    assert set(results.values()) <= {401, 429}, results
+    assert checked["wrong"] <= settings.AXES_FAILURE_LIMIT, (
+        f"{checked['wrong']} wrong passwords checked; answers {sorted(results.values())}")
+
+
+def test_a_right_guess_in_a_parallel_burst_signs_in_only_where_in_turn_it_would(
+        checked, live_server, settings, token_api, member):
+    """The right password, sent with nineteen wrong ones at once: the passwords are
+    checked as if sent in turn. It signs in only if fewer wrong ones than the limit were
+    checked before it (a success clears the count, as axes does), and no more than the
+    limit are checked after it."""
+    url = live_server.url + endpoint_url(token_api, "login_challenge")
+
+    results = burst(url, member.email,
+                    [f"wrong-{n}" for n in range(19)] + [MEMBER_PASSWORD])
+
+    limit = settings.AXES_FAILURE_LIMIT
+    order = checked["order"]
+    if results[MEMBER_PASSWORD] == 200:
+        before = order.index("right")
+        assert before < limit and len(order) - before - 1 <= limit, (order, results)
+    else:
+        assert results[MEMBER_PASSWORD] == 429 and order.count("wrong") == limit, (
+            order, results)
+
+
+def test_parallel_guesses_at_the_admin_sign_in_check_no_more_than_the_limit(
+        checked, settings, admin_user):
+    from django.test import Client
+
+    barrier = threading.Barrier(12)
+    statuses = []
+
+    def guess(n):
+        client = Client()
+        barrier.wait()
+        statuses.append(client.post("/admin/login/", {
+            "username": admin_user.email, "password": f"guess-{n}"}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(statuses) == 12
+    assert checked["wrong"] <= settings.AXES_FAILURE_LIMIT, (
+        f"{checked['wrong']} wrong passwords checked; answers {sorted(statuses)}")
