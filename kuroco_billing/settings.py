@@ -125,8 +125,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Shared by every worker process: the database cache works across gunicorn
-# workers without another service, and rate limits rely on that.
+# Shared by every worker process without another service. The app keeps nothing it
+# needs here; rate limits use their own table, or RATE_LIMIT_CACHE_URL's cache.
 CACHES = {
     "default": env.cache(
         "CACHE_URL", default="dbcache://kuroco_billing_cache"
