@@ -64,7 +64,7 @@ class KurocoAdminSite(admin.AdminSite):
 
     @property  # type: ignore[override]
     def login_form(self):
-        """Sign-ins one at a time per client address, as the API's (members.forms)."""
+        """Sign-ins one at a time per account and address, as the API's (members.forms)."""
         from members.forms import AdminSignInForm  # (this module loads before the models)
 
         return AdminSignInForm

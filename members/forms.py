@@ -14,12 +14,12 @@ from .models import Member, MemberGroup, Membership, stripe_price_id_validator
 
 
 class AdminSignInForm(AdminAuthenticationForm):
-    """The admin's sign-in, one at a time per client address, as the API's
-    (lockouts.one_sign_in_at_a_time): guesses sent at once meet the lockout."""
+    """The admin's sign-in, one at a time per account and client address, as the
+    API's (lockouts.one_sign_in_at_a_time): guesses sent at once meet the lockout."""
 
     def clean(self):
         refused = None
-        with lockouts.one_sign_in_at_a_time(self.request):
+        with lockouts.one_sign_in_at_a_time(self.request, self.cleaned_data.get("username")):
             try:
                 return super().clean()
             except ValidationError as error:

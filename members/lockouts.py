@@ -41,26 +41,28 @@ def account_key(email: str) -> str:
     return email.strip().upper().lower()
 
 
-# The advisory lock's first key: sign-ins, by client address (the second key).
+# The advisory lock's first key: sign-ins, by account and client address (the second).
 _SIGN_IN_LOCK = 0x4B42_5349
 
 
 @contextmanager
-def one_sign_in_at_a_time(request: HttpRequest) -> Iterator[None]:
-    """Check a sign-in's password only after the sign-ins from its address before it
-    recorded theirs (PostgreSQL): guesses sent at once are held to the limits of
-    guesses sent in turn, each checked against the failures of those before it.
+def one_sign_in_at_a_time(request: HttpRequest, username: object) -> Iterator[None]:
+    """Check a sign-in's password only after the sign-ins of that account from that
+    address before it recorded theirs (PostgreSQL): guesses sent at once are held to
+    the limit of guesses sent in turn. Other accounts behind the same address (an
+    office's) never wait for each other.
 
     One transaction, so that the failure axes records is committed before the next
-    sign-in from that address reads the count. What raises inside rolls it back:
-    let a refusal out only once the block has ended.
+    sign-in reads the count. What raises inside rolls it back: let a refusal out only
+    once the block has ended.
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             AxesProxyHandler.update_request(request)  # sets request.axes_ip_address
+            account = account_key(username) if isinstance(username, str) else ""
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                               [_SIGN_IN_LOCK, request.axes_ip_address or ""])
+                               [_SIGN_IN_LOCK, f"{request.axes_ip_address} {account}"])
         yield
 
 

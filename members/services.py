@@ -43,7 +43,7 @@ def sign_in(request: HttpRequest, email: str, password: str) -> Member:
     that the answer does not tell which emails exist.
     """
     username = email.strip().lower()
-    with lockouts.one_sign_in_at_a_time(request):
+    with lockouts.one_sign_in_at_a_time(request, username):
         member = authenticate(request, username=username, password=password)
     if getattr(request, "axes_locked_out", False):
         # We answer the lockout in our own envelope; left set, AxesMiddleware

@@ -125,3 +125,41 @@ def test_parallel_guesses_at_the_admin_sign_in_check_no_more_than_the_limit(
     assert len(statuses) == 12
     assert checked["wrong"] <= settings.AXES_FAILURE_LIMIT, (
         f"{checked['wrong']} wrong passwords checked; answers {sorted(statuses)}")
+
+
+def test_a_sign_in_waits_only_for_its_own_accounts_from_its_address(
+        checked, token_api, member, other_member):
+    from django.test import Client, RequestFactory
+
+    from members.lockouts import one_sign_in_at_a_time
+    from tests.fixtures.accounts import api_login
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_members_turn():  # as a sign-in of the member from 127.0.0.1 would
+        request = RequestFactory().post("/", REMOTE_ADDR="127.0.0.1")
+        with one_sign_in_at_a_time(request, member.email.upper()):
+            held.set()
+            release.wait(30)
+
+    def sign_in(email, password, answers):
+        answers.append(api_login(Client(), token_api, email, password))
+
+    holder = threading.Thread(target=hold_members_turn)
+    holder.start()
+    assert held.wait(10)
+    others, mine = [], []
+    colleague = threading.Thread(target=sign_in,
+                                 args=(other_member.email, "other-pass-123", others))
+    own = threading.Thread(target=sign_in, args=(member.email, MEMBER_PASSWORD, mine))
+    colleague.start()
+    own.start()
+    colleague.join(10)
+    own.join(1)
+    waited = own.is_alive()
+    release.set()
+    own.join(10)
+    holder.join(10)
+
+    assert others and others[0]["member_id"] == other_member.pk  # never waited
+    assert waited and mine[0]["member_id"] == member.pk  # waited for its account's turn
