@@ -56,13 +56,16 @@ def one_sign_in_at_a_time(request: HttpRequest, username: object) -> Iterator[No
     sign-in reads the count. What raises inside rolls it back: let a refusal out only
     once the block has ended.
     """
+    if connection.vendor != "postgresql":
+        # SQLite would hold its one write lock through the hash: every writer waits.
+        yield
+        return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            AxesProxyHandler.update_request(request)  # sets request.axes_ip_address
-            account = account_key(username) if isinstance(username, str) else ""
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                               [_SIGN_IN_LOCK, f"{request.axes_ip_address} {account}"])
+        AxesProxyHandler.update_request(request)  # sets request.axes_ip_address
+        account = account_key(username) if isinstance(username, str) else ""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                           [_SIGN_IN_LOCK, f"{request.axes_ip_address} {account}"])
         yield
 
 

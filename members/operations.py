@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.views.decorators.debug import sensitive_variables
 
 from kuroco_billing.rcms_api.context import OperationContext
+from kuroco_billing.rcms_api.errors import ApiError
 from kuroco_billing.rcms_api.models import Api
 
 from . import services
@@ -23,7 +24,14 @@ def login_challenge(ctx: OperationContext) -> dict:
         services.record_token_sign_in(ctx.request, member)
     # Cookie APIs get one too (Kuroco's answer has the same shape); it is
     # usable nowhere there, as cookie APIs have no token endpoint.
-    grant = services.issue_grant(ctx.api, member)
+    try:
+        grant = services.issue_grant(ctx.api, member, ctx.data["password"])
+    except ApiError:
+        if ctx.api.security == Api.Security.COOKIE:
+            # Changed while it was checked: the session login() made must not live on
+            # (a deactivation would otherwise revive it with the member).
+            ctx.request.session.flush()
+        raise
     return {
         "grant_token": grant.value,
         "status": 0,

@@ -15,6 +15,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, authenticate, login, logout, user_logged_in
+from django.contrib.auth.hashers import check_password
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -79,20 +80,31 @@ def record_token_sign_in(request: HttpRequest, member: Member) -> None:
 
 
 @sensitive_variables()
-def issue_grant(api: Api, member: Member) -> tokens.IssuedToken:
-    """A grant for ``member``, whose password sign_in just checked; ApiError 401 if the
-    password changed or the member was deactivated since.
+def issue_grant(api: Api, member: Member, password: str) -> tokens.IssuedToken:
+    """A grant for ``member``, whose ``password`` sign_in just checked; ApiError 401 if
+    the password changed or the member was deactivated since.
 
     Issued under the locks every revocation takes first (tokens.hold_for_issue): a
     change that committed before sees no grant to revoke, so it is refused here; one
     that commits after revokes it.
     """
     with transaction.atomic():
-        if not (tokens.hold_for_issue(member.pk, api.pk) and Member.objects.filter(
-                pk=member.pk, password=member.password, is_active=True).exists()):
+        if not tokens.hold_for_issue(member.pk, api.pk) or not _still_valid(member, password):
             raise ApiError("unauthorized", INVALID_CREDENTIALS)
         return tokens.issue(api, member, ApiToken.Kind.GRANT,
                             settings.RCMS_GRANT_TOKEN_SECONDS)
+
+
+@sensitive_variables()
+def _still_valid(member: Member, password: str) -> bool:
+    """Whether the stored member is active with the password sign_in checked. Another
+    hash of it (Django re-hashing on a sign-in elsewhere, after a hasher upgrade) is
+    checked again, not taken for a change."""
+    stored = Member.objects.filter(pk=member.pk, is_active=True).values_list(
+        "password", flat=True).first()
+    if stored is None:
+        return False
+    return stored == member.password or check_password(password, stored)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from members.models import Member
 
 from .. import gateway
 from . import cancel, invoices, schedule
-from .member_subscription import Refused
+from .member_subscription import MEMBER_GONE, Refused
 
 logger = logging.getLogger("payments.admin_billing")
 
@@ -67,6 +67,8 @@ def run_action(name: str, member: Member, admin: Member) -> tuple[bool, str]:
     try:
         return True, action.run(member, admin)
     except Refused as refused:  # worded for the member: say whose action it was
+        if refused.message == MEMBER_GONE:
+            return False, f"{action.label}: the member no longer exists."
         return False, f"{action.label}: {refused.message}"
     except gateway.StripeError as exc:
         return False, f"{action.label} failed: {exc.message}"

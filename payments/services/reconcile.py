@@ -60,12 +60,12 @@ CHANGED_MEANWHILE = (
 
 def _billing_version(member_id: int) -> tuple:
     """What a webhook, a checkout or a cancel changes of a member: their subscription
-    and customer IDs, and each of their states' last write."""
+    and customer IDs, and the last write of each of their states and of the held one's
+    (each found by an index)."""
     ids = Member.objects.filter(pk=member_id).values_list(
         "stripe_subscription_id", "stripe_customer_id").first()
-    customer = ids[1] if ids else None
-    states = SubscriptionState.objects.filter(
-        Q(member_id=member_id) | Q(customer_id=customer or "-")).order_by("pk")
+    held = Q(subscription_id=ids[0]) if ids and ids[0] else Q(pk__in=[])
+    states = SubscriptionState.objects.filter(Q(member_id=member_id) | held).order_by("pk")
     return ids, list(states.values_list("pk", "updated_at"))
 
 
@@ -76,13 +76,13 @@ def reconcile_member(member: Member, *, dry_run: bool = False) -> ReconcileRepor
     (an event applied, a checkout, a cancel): else it is read again.
     """
     report = ReconcileReport(member.pk, member.email, dry_run=dry_run)
-    if not member.stripe_customer_id:
-        return report
     for _attempt in range(ATTEMPTS):
         seen = _billing_version(member.pk)
+        customer_id = seen[0][1] if seen[0] else None  # as stored now, not as passed in
+        if not customer_id:
+            return report
         try:
-            subscriptions = gateway.list_subscriptions(member.stripe_customer_id,
-                                                       member_id=member.pk)
+            subscriptions = gateway.list_subscriptions(customer_id, member_id=member.pk)
         except gateway.StripeError as exc:
             report.errors.append(f"Could not read subscriptions from Stripe: {exc.message}")
             return report

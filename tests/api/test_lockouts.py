@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.hashers import MD5PasswordHasher
 
 from tests.fixtures.accounts import (
     ADMIN_EMAIL,
@@ -211,3 +215,44 @@ def test_axes_reset_ip_username_refuses_an_address_that_is_not_one(db):
 
     with pytest.raises(CommandError, match=r"'127\.0\.0' is not an IPv4 or IPv6 address\."):
         call_command("axes_reset_ip_username", "127.0.0", "member@example.com")
+
+
+class SlowHasher(MD5PasswordHasher):
+    """A password check that takes a while, as a real hash does."""
+
+    def verify(self, password, encoded):
+        time.sleep(2)
+        return super().verify(password, encoded)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_in_checking_its_password_keeps_no_other_writer_waiting(
+        live_server, settings, token_api, member):
+    # SQLite (the demo) has one write lock: a sign-in must not hold it through the hash.
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from tests.fixtures.accounts import endpoint_url
+
+    settings.PASSWORD_HASHERS = [f"{__name__}.SlowHasher"]
+    member.set_password(MEMBER_PASSWORD)
+    member.save()
+    url = live_server.url + endpoint_url(token_api, "login_challenge")
+
+    def sign_in():
+        request = urllib.request.Request(
+            url, data=json.dumps({"email": member.email, "password": "wrong"}).encode(),
+            method="POST", headers={"Content-Type": "application/json"})
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(request, timeout=30)
+
+    thread = threading.Thread(target=sign_in)
+    thread.start()
+    time.sleep(0.7)  # the sign-in is checking the password now
+    started = time.monotonic()
+    type(member).objects.filter(pk=member.pk).update(name="written meanwhile")  # any writer
+    waited = time.monotonic() - started
+    thread.join()
+
+    assert waited < 0.5, f"a write waited {waited:.2f} s for a sign-in's password check"

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher, PBKDF2PasswordHasher
 from django.test import Client
 
 from kuroco_billing.rcms_api.models import ApiToken
@@ -153,8 +154,8 @@ def test_a_sign_in_whose_password_was_changed_as_it_checked_it_gets_no_grant(
     assert not ApiToken.objects.filter(member=member, revoked_at__isnull=True).exists()
 
 
-def test_a_cookie_sign_in_whose_password_was_changed_as_it_checked_it_keeps_no_session(
-        cookie_api, member):
+@pytest.mark.parametrize("change", ["password", "deactivation"])
+def test_a_cookie_sign_in_changed_as_it_checked_it_keeps_no_session(cookie_api, member, change):
     from django.contrib.auth import SESSION_KEY
     from django.contrib.auth.signals import user_logged_in
     from django.contrib.sessions.models import Session
@@ -164,7 +165,10 @@ def test_a_cookie_sign_in_whose_password_was_changed_as_it_checked_it_keeps_no_s
     def change_meanwhile(**_signal):
         def commit_change():
             fresh = Member.objects.get(pk=member.pk)
-            fresh.set_password("changed-meanwhile-123")
+            if change == "password":
+                fresh.set_password("changed-meanwhile-123")
+            else:
+                fresh.is_active = False
             fresh.save()
 
         thread = threading.Thread(target=commit_change)
@@ -179,9 +183,61 @@ def test_a_cookie_sign_in_whose_password_was_changed_as_it_checked_it_keeps_no_s
         user_logged_in.disconnect(dispatch_uid="test-change-meanwhile")
 
     assert answer["errors"][0]["code"] == "unauthorized"
-    assert client.get(endpoint_url(cookie_api, "profile")).status_code == 401
-    print("SESS", [(s.get_decoded(), s.expire_date) for s in Session.objects.all()], client.cookies)
     assert [s for s in Session.objects.all()  # nothing of the refused sign-in is kept
             if s.get_decoded().get(SESSION_KEY) == str(member.pk)] == []
-    assert api_login(client, cookie_api, member.email, "changed-meanwhile-123")["member_id"] \
-        == member.pk
+    if change == "deactivation":  # reactivated later: the refused sign-in stays refused
+        Member.objects.filter(pk=member.pk).update(is_active=True)
+    assert client.get(endpoint_url(cookie_api, "profile")).status_code == 401
+
+
+class UpgradedHasher(PBKDF2PasswordHasher):
+    """The hasher a Django upgrade brings: a sign-in re-hashes the stored password."""
+
+    algorithm = "pbkdf2_upgraded"
+    iterations = 1000
+
+
+class OutgoingHasher(MD5PasswordHasher):
+    """The stored hash's hasher; both sign-ins check it before either re-hashes."""
+
+    barrier: threading.Barrier | None = None
+
+    def verify(self, password, encoded):
+        matched = super().verify(password, encoded)
+        if self.barrier is not None:
+            self.barrier.wait(timeout=10)
+        return matched
+
+
+def test_two_sign_ins_that_rehash_the_password_at_once_both_get_a_grant(
+        live_server, settings, token_api, member):
+    # Each sign-in re-hashes the password (a new salt) and saves it: the other's
+    # stored hash then differs from the one it checked, without any change.
+    settings.PASSWORD_HASHERS = [f"{__name__}.UpgradedHasher", f"{__name__}.OutgoingHasher"]
+    settings.TRUSTED_PROXY_COUNT = 1  # two addresses: two accounts' turns, not one
+    Member.objects.filter(pk=member.pk).update(
+        password=OutgoingHasher().encode(MEMBER_PASSWORD, OutgoingHasher().salt()))
+    OutgoingHasher.barrier = threading.Barrier(2)
+    url = live_server.url + endpoint_url(token_api, "login_challenge")
+    answers = {}
+
+    def sign_in(address):
+        request = urllib.request.Request(
+            url, data=json.dumps({"email": member.email, "password": MEMBER_PASSWORD}).encode(),
+            method="POST", headers={"Content-Type": "application/json",
+                                    "X-Forwarded-For": address})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answers[address] = json.loads(answer.read())
+
+    try:
+        threads = [threading.Thread(target=sign_in, args=(address,))
+                   for address in ("198.51.100.1", "198.51.100.2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        OutgoingHasher.barrier = None
+
+    assert sorted(answers) == ["198.51.100.1", "198.51.100.2"], answers
+    assert all("grant_token" in answer for answer in answers.values()), answers

@@ -153,3 +153,17 @@ def test_resync_of_a_member_whose_subscription_keeps_changing_changes_nothing_an
         "row; nothing was changed for this member. Run it again."]
     assert SubscriptionState.objects.get(subscription_id=sub_id).updated_at > before
     assert groups_of(member) == ["Gold"]
+
+
+def test_resync_reads_the_customer_stored_now_not_the_one_it_was_handed(
+        stripe_enabled, shopper, member, basic_price):
+    # A long stripe_reconcile run holds members read at its start; one who got a
+    # customer since is reconciled with it.
+    handed = Member.objects.get(pk=member.pk)  # read before the checkout: no customer
+    subscribe(stripe_enabled, shopper, member)
+    Membership.objects.filter(member=member).delete()  # drift to repair
+
+    report = reconcile_member(handed)
+
+    assert report.errors == []
+    assert groups_of(member) == ["Gold"], report.changes

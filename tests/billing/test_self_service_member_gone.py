@@ -78,3 +78,15 @@ def test_an_admins_cancel_now_of_a_member_deleted_meanwhile_says_so(
 
     assert (succeeded, message) == (
         False, "Cancel now: The member no longer exists; Stripe canceled the subscription.")
+
+
+def test_an_admins_schedule_of_a_member_deleted_meanwhile_says_so_in_the_admins_words(
+        emulator, stripe_enabled, shopper, member, admin_user):
+    from payments.services.admin_billing import run_action
+
+    member = subscribe(stripe_enabled, shopper, member)
+    watch(emulator).on("POST", "/v1/subscriptions/", "before",
+                       lambda: Member.objects.filter(pk=member.pk).delete())
+
+    assert run_action("cancel_at_period_end", member, admin_user) == (
+        False, "Cancel at period end: the member no longer exists.")
