@@ -2,28 +2,18 @@
 turn (docs/operations.md, "Sign-in lockouts"): the API's and the admin's."""
 from __future__ import annotations
 
-import json
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from tests.fixtures.accounts import MEMBER_PASSWORD, endpoint_url
+from tests.fixtures.accounts import MEMBER_PASSWORD, endpoint_url, http_post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
+    return http_post_json(url, body, timeout=60)
 
 CHECKED: dict = {"wrong": 0, "right": 0, "order": []}
 _counting = threading.Lock()

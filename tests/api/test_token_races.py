@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher, PBKDF2PasswordHasher
@@ -15,19 +16,13 @@ from django.test import Client
 
 from kuroco_billing.rcms_api.models import ApiToken
 from members.models import Member
-from tests.fixtures.accounts import MEMBER_PASSWORD, endpoint_url, issue_tokens
+from tests.fixtures.accounts import MEMBER_PASSWORD, endpoint_url, http_post_json, issue_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return http_post_json(url, body)
 
 
 def _get(url, token):
@@ -121,14 +116,12 @@ def test_no_token_outlives_the_change_while_refreshes_are_in_flight(live_server,
     assert leaks == 0, f"{leaks} of 10 rounds kept a live token after the {change}"
 
 
-@pytest.mark.parametrize("change", ["password", "deactivation"])
-def test_a_sign_in_whose_password_was_changed_as_it_checked_it_gets_no_grant(
-        token_api, member, change):
-    # The change commits between the password check and the grant's insert (here, as
-    # the sign-in is recorded): the grant of the old password must not be issued.
+@contextmanager
+def changed_as_it_signs_in(member, change: str):
+    """While inside: a sign-in that reaches the point where it is recorded (between its
+    password check and its grant) first sees the member's password changed or the
+    member deactivated, committed by another connection."""
     from django.contrib.auth.signals import user_logged_in
-
-    from tests.fixtures.accounts import api_login
 
     def change_meanwhile(**_signal):
         def commit_change():
@@ -145,9 +138,20 @@ def test_a_sign_in_whose_password_was_changed_as_it_checked_it_gets_no_grant(
 
     user_logged_in.connect(change_meanwhile, dispatch_uid="test-change-meanwhile")
     try:
-        answer = api_login(Client(), token_api, member.email, MEMBER_PASSWORD)
+        yield
     finally:
         user_logged_in.disconnect(dispatch_uid="test-change-meanwhile")
+
+
+@pytest.mark.parametrize("change", ["password", "deactivation"])
+def test_a_sign_in_whose_password_was_changed_as_it_checked_it_gets_no_grant(
+        token_api, member, change):
+    # The change commits between the password check and the grant's insert: the grant
+    # of the old password must not be issued.
+    from tests.fixtures.accounts import api_login
+
+    with changed_as_it_signs_in(member, change):
+        answer = api_login(Client(), token_api, member.email, MEMBER_PASSWORD)
 
     assert "grant_token" not in answer
     assert answer["errors"][0]["code"] == "unauthorized"
@@ -157,30 +161,13 @@ def test_a_sign_in_whose_password_was_changed_as_it_checked_it_gets_no_grant(
 @pytest.mark.parametrize("change", ["password", "deactivation"])
 def test_a_cookie_sign_in_changed_as_it_checked_it_keeps_no_session(cookie_api, member, change):
     from django.contrib.auth import SESSION_KEY
-    from django.contrib.auth.signals import user_logged_in
     from django.contrib.sessions.models import Session
 
     from tests.fixtures.accounts import api_login
 
-    def change_meanwhile(**_signal):
-        def commit_change():
-            fresh = Member.objects.get(pk=member.pk)
-            if change == "password":
-                fresh.set_password("changed-meanwhile-123")
-            else:
-                fresh.is_active = False
-            fresh.save()
-
-        thread = threading.Thread(target=commit_change)
-        thread.start()
-        thread.join()
-
     client = Client()
-    user_logged_in.connect(change_meanwhile, dispatch_uid="test-change-meanwhile")
-    try:
+    with changed_as_it_signs_in(member, change):
         answer = api_login(client, cookie_api, member.email, MEMBER_PASSWORD)
-    finally:
-        user_logged_in.disconnect(dispatch_uid="test-change-meanwhile")
 
     assert answer["errors"][0]["code"] == "unauthorized"
     assert [s for s in Session.objects.all()  # nothing of the refused sign-in is kept
